@@ -1,0 +1,250 @@
+/**
+ * The development PKI in one call: LGWAN-sim, kiosk-line (+ a rogue CA), JPKI-sim
+ * user-authentication and signing CAs, LGPKI-sim, with deliberately bad certificates
+ * for tests. Idempotent: an existing manifest means there is nothing to do, unless forced.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { crlDerToPem, makeCrl } from './crl.js';
+import { devCity, DEV_CITIES, mayorTitleOf, type DevCity } from './cities.js';
+import { PKI_NAMES as N, type KioskCertStatus, type PkiCertRecord, type PkiManifest } from './manifest.js';
+import { generateRsaKey, issueCert, mapLimit, privateKeyPem, sha256Hex, type CertSpec, type DevKey, type IssuedCert, type Issuer } from './x509.js';
+
+const DAY = 24 * 60 * 60 * 1000;
+const YEAR = 365 * DAY;
+const LOCAL_DNS = ['localhost'];
+const LOCAL_IPS = ['127.0.0.1', '::1'];
+
+export interface DevKiosk {
+  kioskId: string;
+  storeId: string;
+  storeOperator: string;
+}
+
+/** Fictional store operators and stores. */
+export const DEV_KIOSKS: readonly DevKiosk[] = [
+  { kioskId: 'K0001', storeId: 'S0001', storeOperator: 'Sorano Mart K.K.' },
+  { kioskId: 'K0002', storeId: 'S0002', storeOperator: 'Sorano Mart K.K.' },
+  { kioskId: 'K0003', storeId: 'S0101', storeOperator: 'Hoshikuzu Store K.K.' },
+  { kioskId: 'K0004', storeId: 'S0102', storeOperator: 'Hoshikuzu Store K.K.' },
+];
+/** The bad kiosks: expired and revoked have their own ids; wrong-ca impersonates K0001. */
+export const DEV_BAD_KIOSKS: Record<'expired' | 'revoked' | 'wrong-ca', DevKiosk> = {
+  expired: { kioskId: 'K0005', storeId: 'S0003', storeOperator: 'Sorano Mart K.K.' },
+  revoked: { kioskId: 'K0006', storeId: 'S0004', storeOperator: 'Sorano Mart K.K.' },
+  'wrong-ca': { kioskId: 'K0001', storeId: 'S0001', storeOperator: 'Sorano Mart K.K.' },
+};
+
+export interface GeneratePkiOptions {
+  out: string;
+  force?: boolean;
+  /** City codes; defaults to DEV_CITIES. */
+  cityCodes?: string[];
+  /** Clock for validity periods (tests). */
+  now?: Date;
+}
+
+export interface GeneratePkiResult {
+  skipped: boolean;
+  manifestPath: string;
+  manifest: PkiManifest;
+  seconds: number;
+}
+
+interface Planned {
+  name: string;
+  file: string; // path without extension, relative to out
+  issuer: string; // entry name
+  build: (key: DevKey, issuer: Issuer | undefined) => CertSpec;
+}
+
+export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePkiResult> {
+  const started = performance.now();
+  const out = resolve(opts.out);
+  const manifestPath = join(out, 'manifest.json');
+  if (existsSync(manifestPath) && !opts.force) {
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as PkiManifest;
+    return { skipped: true, manifestPath, manifest, seconds: (performance.now() - started) / 1000 };
+  }
+  const now = opts.now ?? new Date();
+  const cities: DevCity[] = (opts.cityCodes?.length ? opts.cityCodes : DEV_CITIES.map((c) => c.code)).map(devCity);
+  const notBefore = new Date(now.getTime() - DAY);
+  const caUntil = new Date(now.getTime() + 10 * YEAR);
+  const leafUntil = new Date(now.getTime() + 2 * YEAR);
+
+  const ca = (cn: string, o: string, ou?: string): Planned['build'] => (key) => ({
+    subject: [{ shortName: 'C', value: 'JP' }, { shortName: 'O', value: o }, ...(ou ? [{ shortName: 'OU', value: ou }] : []), { shortName: 'CN', value: cn }],
+    publicKey: key.publicKey,
+    selfKey: key.privateKey,
+    notBefore,
+    notAfter: caUntil,
+    isCa: true,
+    keyUsage: { keyCertSign: true, cRLSign: true, digitalSignature: true },
+  });
+  const tls = (cn: string, o: string, eku: ('serverAuth' | 'clientAuth')[], extra: Partial<CertSpec> = {}): Planned['build'] => (key, issuer) => ({
+    subject: [{ shortName: 'C', value: 'JP' }, { shortName: 'O', value: o }, { shortName: 'CN', value: cn }],
+    issuer,
+    publicKey: key.publicKey,
+    notBefore,
+    notAfter: leafUntil,
+    keyUsage: { digitalSignature: true, keyEncipherment: true },
+    extKeyUsage: eku,
+    dnsNames: LOCAL_DNS,
+    ips: LOCAL_IPS,
+    ...extra,
+  });
+  const kiosk = (k: DevKiosk, extra: Partial<CertSpec> = {}): Planned['build'] => (key, issuer) => ({
+    subject: [
+      { shortName: 'C', value: 'JP' },
+      { shortName: 'O', value: k.storeOperator },
+      { shortName: 'OU', value: k.storeId },
+      { shortName: 'CN', value: k.kioskId },
+    ],
+    issuer,
+    publicKey: key.publicKey,
+    notBefore,
+    notAfter: leafUntil,
+    keyUsage: { digitalSignature: true, keyEncipherment: true },
+    extKeyUsage: ['clientAuth'],
+    ...extra,
+  });
+
+  const plan: Planned[] = [
+    // LGWAN-sim
+    { name: N.lgwanCa, file: 'lgwan/ca', issuer: N.lgwanCa, build: ca('LGWAN-sim Root CA', 'LGWAN-sim') },
+    { name: N.lgwanCentre, file: 'lgwan/centre', issuer: N.lgwanCa, build: tls('issuance-center', 'J-LIS-sim', ['clientAuth', 'serverAuth']) },
+    ...cities.map((c) => ({ name: N.lgwanCity(c.code), file: `lgwan/city-${c.code}`, issuer: N.lgwanCa, build: tls(`city-${c.code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) })),
+    { name: N.lgwanImpostor(cities[0].code), file: `lgwan/impostor-${cities[0].code}`, issuer: N.lgwanCa, build: tls(`city-${cities[0].code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) },
+    // kiosk line
+    { name: N.kioskLineCa, file: 'kiosk-line/ca', issuer: N.kioskLineCa, build: ca('Kiosk-line CA (dev)', 'J-LIS-sim') },
+    { name: N.kioskRogueCa, file: 'kiosk-line/rogue-ca', issuer: N.kioskRogueCa, build: ca('Rogue Kiosk CA (dev)', 'Rogue-sim') },
+    { name: N.kioskLineCentre, file: 'kiosk-line/centre', issuer: N.kioskLineCa, build: tls('issuance-center', 'J-LIS-sim', ['serverAuth']) },
+    ...DEV_KIOSKS.map((k) => ({ name: N.kiosk(k.kioskId), file: `kiosk-line/${k.kioskId}`, issuer: N.kioskLineCa, build: kiosk(k) })),
+    {
+      name: N.kioskExpired,
+      file: 'kiosk-line/expired',
+      issuer: N.kioskLineCa,
+      build: kiosk(DEV_BAD_KIOSKS.expired, { notBefore: new Date(now.getTime() - 2 * YEAR), notAfter: new Date(now.getTime() - 30 * DAY) }),
+    },
+    { name: N.kioskRevoked, file: 'kiosk-line/revoked', issuer: N.kioskLineCa, build: kiosk(DEV_BAD_KIOSKS.revoked) },
+    { name: N.kioskWrongCa, file: 'kiosk-line/wrong-ca', issuer: N.kioskRogueCa, build: kiosk(DEV_BAD_KIOSKS['wrong-ca']) },
+    // JPKI-sim (card certificates are issued by the fixtures generator)
+    {
+      name: N.jpkiAuthCa,
+      file: 'jpki/auth-ca',
+      issuer: N.jpkiAuthCa,
+      build: ca('JPKI-sim User Authentication CA', 'JPKI-sim', 'JPKI-sim for user authentication'),
+    },
+    { name: N.jpkiSignCa, file: 'jpki/sign-ca', issuer: N.jpkiSignCa, build: ca('JPKI-sim Digital Signature CA', 'JPKI-sim', 'JPKI-sim for digital signature') },
+    // LGPKI-sim
+    { name: N.lgpkiCa, file: 'lgpki/ca', issuer: N.lgpkiCa, build: ca('LGPKI-sim Application CA', 'LGPKI-sim') },
+    ...cities.map((c) => ({
+      name: N.lgpkiDocSigning(c.code),
+      file: `lgpki/docsign-${c.code}`,
+      issuer: N.lgpkiCa,
+      build: ((key, issuer) => ({
+        subject: [
+          { shortName: 'C', value: 'JP' },
+          { shortName: 'O', value: `${c.prefecture}${c.name}` },
+          { shortName: 'CN', value: mayorTitleOf(c) },
+        ],
+        issuer,
+        publicKey: key.publicKey,
+        notBefore,
+        notAfter: new Date(now.getTime() + 3 * YEAR),
+        keyUsage: { digitalSignature: true, nonRepudiation: true },
+      })) as Planned['build'],
+    })),
+  ];
+
+  const keys = await mapLimit(plan, 4, () => generateRsaKey());
+  const issued = new Map<string, { cert: IssuedCert; key: DevKey; planned: Planned }>();
+  // Roots first (they issue themselves), then the rest.
+  const order = [...plan.keys()].sort((a, b) => Number(plan[b].issuer === plan[b].name) - Number(plan[a].issuer === plan[a].name));
+  for (const i of order) {
+    const p = plan[i];
+    let issuer: Issuer | undefined;
+    if (p.issuer !== p.name) {
+      const parent = issued.get(p.issuer);
+      if (!parent) throw new Error(`issuer ${p.issuer} not built before ${p.name}`);
+      issuer = { cert: parent.cert.cert, key: parent.key.privateKey };
+    }
+    issued.set(p.name, { cert: issueCert(p.build(keys[i], issuer)), key: keys[i], planned: p });
+  }
+
+  // Write everything into a temporary directory next to `out`, then move file by file.
+  await mkdir(dirname(out), { recursive: true });
+  const tmp = await mkdtemp(`${out}.tmp-`);
+  try {
+    const certs: Record<string, PkiCertRecord> = {};
+    for (const p of plan) {
+      const { cert, key } = issued.get(p.name)!;
+      const certRel = `${p.file}.crt.pem`;
+      const keyRel = `${p.file}.key.pem`;
+      await writeRel(tmp, certRel, cert.pem, 0o644);
+      await writeRel(tmp, keyRel, privateKeyPem(key.privateKey), 0o600);
+      certs[p.name] = {
+        cert: certRel,
+        key: keyRel,
+        sha256: cert.sha256,
+        serial: cert.serial,
+        cn: String(cert.cert.subject.getField('CN')?.value ?? ''),
+        issuer: p.issuer,
+        notBefore: cert.cert.validity.notBefore.toISOString(),
+        notAfter: cert.cert.validity.notAfter.toISOString(),
+      };
+    }
+    const kioskCa = issued.get(N.kioskLineCa)!;
+    const revokedSerial = issued.get(N.kioskRevoked)!.cert.serial;
+    const thisUpdate = new Date(now.getTime() - 60 * 60 * 1000);
+    const nextUpdate = new Date(now.getTime() + 30 * DAY);
+    const crlDer = makeCrl({ cert: kioskCa.cert.cert, key: kioskCa.key.privateKey }, [{ serial: revokedSerial, revokedAt: new Date(now.getTime() - 2 * DAY), reason: 'keyCompromise' }], thisUpdate, nextUpdate);
+    await writeRel(tmp, 'kiosk-line/ca.crl.der', crlDer, 0o644);
+    await writeRel(tmp, 'kiosk-line/ca.crl.pem', crlDerToPem(crlDer), 0o644);
+
+    const kiosks = [
+      ...DEV_KIOSKS.map((k) => ({ name: N.kiosk(k.kioskId), ...k, status: 'active' as KioskCertStatus })),
+      { name: N.kioskExpired, ...DEV_BAD_KIOSKS.expired, status: 'expired' as KioskCertStatus },
+      { name: N.kioskRevoked, ...DEV_BAD_KIOSKS.revoked, status: 'revoked' as KioskCertStatus },
+      { name: N.kioskWrongCa, ...DEV_BAD_KIOSKS['wrong-ca'], status: 'wrong-ca' as KioskCertStatus },
+    ];
+    const manifest: PkiManifest = {
+      version: 1,
+      generatedAt: now.toISOString(),
+      cities: cities.map((c) => ({ ...c })),
+      certs,
+      crls: {
+        [N.kioskLineCa]: {
+          der: 'kiosk-line/ca.crl.der',
+          pem: 'kiosk-line/ca.crl.pem',
+          sha256: sha256Hex(crlDer),
+          issuer: N.kioskLineCa,
+          revokedSerials: [revokedSerial],
+          thisUpdate: thisUpdate.toISOString(),
+          nextUpdate: nextUpdate.toISOString(),
+        },
+      },
+      kiosks,
+    };
+    const files = [...Object.values(certs).flatMap((c) => [c.cert, c.key]), 'kiosk-line/ca.crl.der', 'kiosk-line/ca.crl.pem'];
+    await mkdir(out, { recursive: true });
+    await rm(manifestPath, { force: true });
+    for (const f of files) {
+      await mkdir(dirname(join(out, f)), { recursive: true });
+      await rename(join(tmp, f), join(out, f));
+    }
+    await writeRel(tmp, 'manifest.json', JSON.stringify(manifest, null, 2) + '\n', 0o644);
+    await rename(join(tmp, 'manifest.json'), manifestPath);
+    return { skipped: false, manifestPath, manifest, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function writeRel(root: string, rel: string, data: string | Buffer, mode: number): Promise<void> {
+  const p = join(root, rel);
+  await mkdir(dirname(p), { recursive: true });
+  await writeFile(p, data, { mode });
+  await chmod(p, mode);
+}

@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { buildApp } from './http/app.js';
+import type { CityDataset } from './replica/dataset.js';
+
+/*
+ * city-cert serve --dataset <city json> (--pki <dir> | --key <pem> --cert <pem> --ca <pem>)
+ *                 --port <n> [--host 127.0.0.1] [--db <pglite dir>] [--allow <client CN>]...
+ *
+ * Only configuration, listen, and a graceful close: everything else is buildApp.
+ * Logs (JSON) go to stderr; stdout carries the one "listening" line scripts wait for.
+ */
+
+const USAGE = `usage: city-cert serve --dataset <city.json> --port <n> [--host 127.0.0.1] [--db <pglite dir>]
+                       (--pki <dir> | --key <key.pem> --cert <cert.pem> --ca <ca.pem>) [--allow <client CN>]...`;
+
+interface ManifestCert {
+  cert: string;
+  key: string;
+}
+interface Manifest {
+  certs: Record<string, ManifestCert>;
+}
+
+/** The dev PKI (var/pki/manifest.json): this city's LGWAN cert and the LGWAN CA. */
+async function tlsFromPki(dir: string, cityCode: string): Promise<{ key: string; cert: string; ca: string }> {
+  const manifestPath = resolve(dir, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+  const base = dirname(manifestPath);
+  const own = manifest.certs[`lgwan-city-${cityCode}`];
+  const ca = manifest.certs['lgwan-ca'];
+  if (!own || !ca) throw new Error(`${manifestPath}: no lgwan-city-${cityCode} or lgwan-ca entry`);
+  const [key, cert, caPem] = await Promise.all([
+    readFile(resolve(base, own.key), 'utf8'),
+    readFile(resolve(base, own.cert), 'utf8'),
+    readFile(resolve(base, ca.cert), 'utf8'),
+  ]);
+  return { key, cert, ca: caPem };
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dataset: { type: 'string' },
+      pki: { type: 'string' },
+      key: { type: 'string' },
+      cert: { type: 'string' },
+      ca: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      db: { type: 'string' },
+      allow: { type: 'string', multiple: true },
+      'log-level': { type: 'string', default: 'info' },
+    },
+    strict: true,
+  });
+  if (!values.dataset || values.port === undefined) throw new UsageError('--dataset and --port are required');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
+
+  const dataset = JSON.parse(await readFile(values.dataset, 'utf8')) as CityDataset;
+  let tls: { key: string; cert: string; ca: string };
+  if (values.key && values.cert && values.ca) {
+    const [key, cert, ca] = await Promise.all([values.key, values.cert, values.ca].map((p) => readFile(p, 'utf8')));
+    tls = { key: key!, cert: cert!, ca: ca! };
+  } else if (values.pki) {
+    tls = await tlsFromPki(values.pki, dataset.city.code);
+  } else {
+    throw new UsageError('give --pki <dir>, or --key, --cert and --ca');
+  }
+
+  const app = await buildApp({
+    tls,
+    dataset,
+    db: values.db ? { dataDir: resolve(values.db) } : {},
+    ...(values.allow ? { allowedClients: values.allow } : {}),
+    log: { level: values['log-level'], stream: pino.destination(2) },
+  });
+
+  let closing = false;
+  const close = (signal: string) => {
+    if (closing) {
+      process.exit(1); // second signal: stop waiting
+    }
+    closing = true;
+    app.log.info({ result: signal }, 'closing');
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => close('SIGINT'));
+  process.on('SIGTERM', () => close('SIGTERM'));
+
+  await app.listen({ port, host: values.host });
+  const address = app.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  process.stdout.write(`listening https://${values.host}:${actualPort}\n`);
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'serve') return serve(rest);
+  throw new UsageError(command ? `unknown command ${command}` : 'no command');
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  // no personal data can be in these messages: configuration and start-up only
+  process.stderr.write(`city-cert: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { KonbiniError, MAX_MESSAGE_BYTES, ajv } from '@konbini/protocol';
+import type { Db } from '../replica/db.js';
+import type { CityDataset } from '../replica/dataset.js';
+import { toKonbiniError } from './errors.js';
+import { createLogger, type LogOptions } from './logging.js';
+import { renderPlugin } from './plugins/render.js';
+import { replicaPlugin } from './plugins/replica.js';
+import { routesPlugin } from './plugins/routes.js';
+import { rulesPlugin } from './plugins/rules.js';
+
+export interface CityCertServerOptions {
+  /** PEM strings: this server's key and certificate, and the CA its clients' certificates chain to (LGWAN-sim). */
+  tls: { key: string; cert: string; ca: string };
+  /** Client certificate CNs served; everyone else gets 403 FORBIDDEN. */
+  allowedClients?: string[];
+  /** Replica database: a PGlite data directory (absent = in memory), or an open Db the caller owns. */
+  db?: { dataDir?: string } | { instance: Db };
+  /** Full load at start when the replica is empty or holds another city/seed. */
+  dataset?: CityDataset;
+  /** Font whose glyphs define the printable characters (IPAmj Mincho by default). */
+  fontPath?: string;
+  /** Clock for eligibility and document dates (tests). */
+  now?: () => Date;
+  log?: LogOptions;
+}
+
+export const DEFAULT_ALLOWED_CLIENTS = ['issuance-center'];
+
+function peerCommonName(socket: TLSSocket): string | undefined {
+  const cn = socket.getPeerCertificate?.()?.subject?.CN as string | string[] | undefined;
+  return Array.isArray(cn) ? undefined : cn; // several CNs: ambiguous, refuse
+}
+
+/** The city certificate server as a fastify instance, not yet listening. */
+export async function buildApp(options: CityCertServerOptions): Promise<FastifyInstance> {
+  const allowed = new Set(options.allowedClients ?? DEFAULT_ALLOWED_CLIENTS);
+  const app = fastify({
+    https: {
+      key: options.tls.key,
+      cert: options.tls.cert,
+      ca: options.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    loggerInstance: createLogger(options.log) as FastifyBaseLogger,
+    bodyLimit: MAX_MESSAGE_BYTES,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+  });
+
+  // the protocol's own ajv: strict, no coercion, no silent removal of extra fields
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+
+  app.setErrorHandler((err, req, reply) => {
+    const ke = toKonbiniError(err);
+    if (ke.status >= 500) req.log.error({ err: ke.cause ?? ke, code: ke.code }, 'request failed');
+    else req.log.info({ code: ke.code, err: ke }, 'request refused');
+    return reply.code(ke.status).type('application/json').send(ke.toBody());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const ke = new KonbiniError('MESSAGE_UNKNOWN_TYPE', {});
+    return reply.code(ke.status).send(ke.toBody());
+  });
+
+  // TLS already proved the chain; this decides which of the CA's holders may ask.
+  app.addHook('onRequest', async (req) => {
+    const socket = req.raw.socket as TLSSocket;
+    const cn = socket.authorized ? peerCommonName(socket) : undefined;
+    if (!cn || !allowed.has(cn)) throw new KonbiniError('FORBIDDEN', { reason: 'client-cn' });
+  });
+
+  await app.register(replicaPlugin, { db: options.db, dataset: options.dataset });
+  await app.register(renderPlugin);
+  await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });
+  await app.register(routesPlugin);
+  // callers need listen/inject/close, not the https-specific generics
+  return app as unknown as FastifyInstance;
+}

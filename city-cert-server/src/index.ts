@@ -1,0 +1,5 @@
+export { buildApp, DEFAULT_ALLOWED_CLIENTS, type CityCertServerOptions } from './http/app.js';
+export { createLogger, cardSerialSha256, LOG_FIELDS } from './http/logging.js';
+export * from './replica/index.js';
+export * as rules from './rules/index.js';
+export { householdOrder, printedPersons, residentRecordModel } from './issuance/model.js';

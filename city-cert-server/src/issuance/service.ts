@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import {
+  KonbiniError,
+  cardSerialHmac,
+  type Binding,
+  type CityIssueRequest,
+  type CityMenuRequest,
+  type CityMenuResponse,
+  type CityOutcomeRequest,
+  type CityOutcomeResponse,
+} from '@konbini/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Db, Queryable } from '../replica/db.js';
+import {
+  cardLinkBySerial,
+  cityOf,
+  feeTable,
+  householdOfResident,
+  issuanceIdUsed,
+  releaseIssuance,
+  recordDocument,
+  reserveIssuance,
+  residentById,
+  type CityRecord,
+} from '../replica/queries.js';
+import type { ResidentRecordModel } from '../render/model.js';
+import { tokyoDate } from '../rules/clock.js';
+import { buildMenu, checkIssueShape, checkOptions } from '../rules/offer.js';
+import { runResidentRules, type RuleContext, type RuleRefusal } from '../rules/resident-rules.js';
+import { cardSerialSha256 } from '../http/logging.js';
+import { printedPersons, printedTexts, residentRecordModel } from './model.js';
+
+export type RenderResidentRecord = (model: ResidentRecordModel, cardSerialHmacHex: string) => Promise<{ pdf: Buffer; binding: Binding }>;
+
+export interface IssuanceDeps {
+  db: Db;
+  printable: (text: string) => boolean;
+  now: () => Date;
+  render: RenderResidentRecord;
+  log: FastifyBaseLogger;
+}
+
+interface Snapshot {
+  city: CityRecord;
+  fees: Map<string, number>;
+  ctx: RuleContext;
+}
+
+/**
+ * Everything one decision needs, read in one transaction so a concurrent full load
+ * is seen entirely or not at all (DESIGN §5 invariant 4).
+ */
+async function snapshot(deps: IssuanceDeps, cardSerial: string): Promise<Snapshot> {
+  const today = tokyoDate(deps.now());
+  return deps.db.transaction(async (tx: Queryable) => {
+    const city = await cityOf(tx);
+    if (!city) throw new KonbiniError('REPLICA_STALE', { reason: 'empty-replica' });
+    const fees = await feeTable(tx);
+    const link = await cardLinkBySerial(tx, cardSerial);
+    const resident = link ? await residentById(tx, link.residentId) : null;
+    const household = resident ? await householdOfResident(tx, resident) : null;
+    return { city, fees, ctx: { today, link, resident, household, printable: deps.printable } };
+  });
+}
+
+export async function menu(deps: IssuanceDeps, req: CityMenuRequest): Promise<CityMenuResponse> {
+  const snap = await snapshot(deps, req.cardSerial);
+  const refusal: RuleRefusal | null = runResidentRules(snap.ctx);
+  deps.log.info(
+    { kioskId: req.kioskId, cardSerialSha256: cardSerialSha256(req.cardSerial), rule: refusal?.rule, code: refusal?.code },
+    'menu',
+  );
+  return buildMenu(snap.city, snap.fees, snap.ctx.resident, refusal);
+}
+
+export interface IssuedDocument {
+  issuanceId: string;
+  pdf: Buffer;
+  sha256: string;
+  fee: number;
+}
+
+export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<IssuedDocument> {
+  const ids = { issuanceId: req.issuanceId, kioskId: req.kioskId };
+  const fees = await feeTable(deps.db);
+  const { certType, feePerCopy } = checkIssueShape(req, fees);
+  // a cheap early answer; the reservation below is what actually guarantees it
+  if (await issuanceIdUsed(deps.db, req.issuanceId)) throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'duplicate' });
+
+  // the menu is never trusted: every rule runs again
+  const snap = await snapshot(deps, req.cardSerial);
+  const refusal = runResidentRules(snap.ctx);
+  if (refusal) throw new KonbiniError(refusal.code, { ...ids, rule: refusal.rule });
+  const holder = snap.ctx.resident!;
+  const view = snap.ctx.household!;
+  checkOptions(req, holder);
+  const persons = printedPersons(holder, view, req.options.scope);
+  if (!persons.every((p) => printedTexts(p, req.options).every((t) => deps.printable(t)))) {
+    throw new KonbiniError('UNPRINTABLE_CHARACTERS', { ...ids, rule: 'printed-persons' });
+  }
+
+  const fee = feePerCopy * req.copies;
+  const hmac = cardSerialHmac(req.issuanceId, req.cardSerial);
+  const claimed = await reserveIssuance(deps.db, {
+    issuanceId: req.issuanceId,
+    kioskId: req.kioskId,
+    certType,
+    copies: req.copies,
+    fee,
+    cardSerialHmac: hmac,
+  });
+  if (!claimed) throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'duplicate' });
+
+  const issuedAt = deps.now();
+  const model = residentRecordModel({
+    city: snap.city,
+    issuanceId: req.issuanceId,
+    issuedAt,
+    copies: req.copies,
+    holder,
+    view,
+    options: req.options,
+  });
+  let pdf: Buffer;
+  const started = performance.now();
+  try {
+    ({ pdf } = await deps.render(model, hmac));
+  } catch (err) {
+    await releaseIssuance(deps.db, req.issuanceId);
+    throw err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', { ...ids, reason: 'render' }, { cause: err });
+  }
+  const sha256 = createHash('sha256').update(pdf).digest('hex');
+  await recordDocument(deps.db, req.issuanceId, sha256);
+  deps.log.info(
+    { ...ids, certType, copies: req.copies, fee, documentSha256: sha256, bytes: pdf.length, renderMs: Math.round(performance.now() - started) },
+    'issued',
+  );
+  return { issuanceId: req.issuanceId, pdf, sha256, fee };
+}
+
+/** 交付記録 of the outcome. Idempotent by issuance id: the first outcome stands. */
+export async function outcome(deps: IssuanceDeps, req: CityOutcomeRequest): Promise<CityOutcomeResponse> {
+  const result = await deps.db.transaction(async (tx) => {
+    const rows = await tx.query<{ status: string; copies: number; sent: boolean }>(
+      `SELECT status, copies, document_sha256 IS NOT NULL AS sent FROM issuance_records
+       WHERE issuance_id = $1 FOR UPDATE`,
+      [req.issuanceId],
+    );
+    const r = rows[0];
+    if (!r) return 'unknown' as const;
+    if (!r.sent) return 'not-sent' as const;
+    if (r.status !== 'issued') return 'already-recorded' as const;
+    if (req.copiesPrinted > r.copies || (req.outcome === 'printed' && req.copiesPrinted < 1)) return 'invalid' as const;
+    await tx.query(
+      `UPDATE issuance_records SET status = $2, copies_printed = $3, outcome_at = now() WHERE issuance_id = $1`,
+      [req.issuanceId, req.outcome, req.copiesPrinted],
+    );
+    return 'recorded' as const;
+  });
+  deps.log.info({ issuanceId: req.issuanceId, outcome: req.outcome, copiesPrinted: req.copiesPrinted, result }, 'outcome');
+  switch (result) {
+    case 'unknown':
+      throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId: req.issuanceId });
+    case 'not-sent':
+      throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { issuanceId: req.issuanceId, reason: 'not-sent' });
+    case 'invalid':
+      throw new KonbiniError('MESSAGE_INVALID', { issuanceId: req.issuanceId, reason: 'copies-printed' });
+    default:
+      return { issuanceId: req.issuanceId, recorded: true };
+  }
+}

@@ -1,0 +1,376 @@
+/**
+ * 住民票の写し (resident-record), FORMS.md: A4 portrait, 世帯連記式 (up to 4 persons per
+ * page) or 個人票, issuance number with n/total on every page, attestation with date,
+ * title of office and seal once, on the last page.
+ *
+ * All `copies` copies of one issuance are one PDF (one document, one binding): the
+ * copies follow one another, each complete and starting on a new page, so every copy
+ * has the same number of pages. The issuance line names the copy (連番) and the page
+ * within that copy; the layout is checked after rendering (see `checkCopyLayout`).
+ */
+import { BINDING_KEY, BINDING_PLACEHOLDER, KonbiniError, MAX_COPIES, MIN_COPIES, sealBinding, type Binding } from '@konbini/protocol';
+import { renderPdf, unprintable } from './fonts.js';
+import type { RenderPerson, ResidentRecordModel } from './model.js';
+import { appendInfo } from './pdf-info.js';
+import { SEAL_SIZE_PT, sealNode } from './seal.js';
+import { formatSeireki, formatWareki, yyyymmdd } from './wareki.js';
+
+/** Fixed wording, in one place (FORMS.md). */
+export const RESIDENT_RECORD_TEXT = {
+  title: '住民票',
+  attestation: 'この写しは、住民票の原本と相違ないことを証明する。',
+  sealNote: 'この印は黒色です',
+  kiosk: 'コンビニ交付',
+  blank: '【空欄】',
+  documentTitle: '住民票の写し',
+  documentSubject: '証明書（コンビニ交付）',
+} as const;
+
+const DATA_FONT = 'IPAmj';
+const LABEL_FONT = 'IPAexGothic';
+const TEXT_FONT = 'IPAexMincho';
+
+const PAGE_MARGINS = [42, 50, 42, 40];
+/** A4 width minus margins. */
+const CONTENT_WIDTH = 595.28 - 42 - 42;
+const NUMBER_COL = 16;
+const DATA_COL = (CONTENT_WIDTH - NUMBER_COL) / 4;
+
+const SEX = { male: '男', female: '女' } as const;
+
+type Node = Record<string, unknown>;
+
+function label(text: string): Node {
+  return { text, font: LABEL_FONT, fontSize: 6.5, lineHeight: 1.15, margin: [0, 0, 0, 1] };
+}
+
+function field(name: string, value: string, opts: { fontSize?: number } = {}): Node {
+  return {
+    stack: [label(name), { text: value || ' ', font: DATA_FONT, fontSize: opts.fontSize ?? 9.5, lineHeight: 1.2 }],
+  };
+}
+
+const EMPTY: Node = { text: '' };
+
+function fullName(family: string, given: string): string {
+  return given ? `${family}　${given}` : family;
+}
+
+function personRows(p: RenderPerson, index: number, model: ResidentRecordModel): Node[][] {
+  const { includeRelationship, includeHonseki, includeForeignDetails } = model.options;
+  const f = p.foreign;
+  const birth = f ? formatSeireki(p.birthDate) : formatWareki(p.birthDate);
+
+  const kanjiName = fullName(p.familyName, p.givenName);
+  const kana = fullName(p.familyNameKana, p.givenNameKana);
+  const nameStack: Node[] = [label('氏名')];
+  if (kana) nameStack.push({ text: kana, font: DATA_FONT, fontSize: 7, lineHeight: 1.1 });
+  if (f) {
+    nameStack.push({ text: f.alphabetName, font: DATA_FONT, fontSize: 12, lineHeight: 1.2 });
+    if (kanjiName && kanjiName !== f.alphabetName) {
+      nameStack.push({ text: kanjiName, font: DATA_FONT, fontSize: 12, lineHeight: 1.2 });
+    }
+  } else {
+    nameStack.push({ text: kanjiName, font: DATA_FONT, fontSize: 14, lineHeight: 1.2 });
+  }
+
+  const rows: Node[][] = [];
+  const numberCell = (rowSpan: number): Node => ({
+    text: String(index + 1),
+    font: LABEL_FONT,
+    fontSize: 9,
+    alignment: 'center',
+    rowSpan,
+    margin: [0, 4, 0, 0],
+  });
+
+  rows.push([
+    EMPTY,
+    { stack: nameStack, colSpan: 2 },
+    EMPTY,
+    field('生年月日', birth),
+    field('性別', SEX[p.sex]),
+  ]);
+  rows.push([
+    EMPTY,
+    includeRelationship ? field('続柄', p.relationship) : field('続柄', '（省略）'),
+    field('住民となった年月日', formatWareki(p.residentSince)),
+    field('住所を定めた年月日', p.addressSince ? formatWareki(p.addressSince) : RESIDENT_RECORD_TEXT.blank),
+    field('届出の年月日', formatWareki(p.notifiedOn)),
+  ]);
+  rows.push([EMPTY, { ...field('転入前住所', p.previousAddress ?? ''), colSpan: 4 }, EMPTY, EMPTY, EMPTY]);
+  if (!f && includeHonseki) {
+    rows.push([
+      EMPTY,
+      { ...field('本籍', p.honseki ?? ''), colSpan: 3 },
+      EMPTY,
+      EMPTY,
+      field('筆頭者', p.kosekiHead ?? ''),
+    ]);
+  }
+  if (f && includeForeignDetails) {
+    rows.push([
+      EMPTY,
+      field('国籍・地域', f.nationality),
+      field('在留資格', f.residenceStatus),
+      field('在留期間', f.periodOfStay),
+      field('在留期間の満了の日', formatSeireki(f.periodExpiry)),
+    ]);
+    rows.push([
+      EMPTY,
+      field('在留カードの番号', f.residenceCardNumber),
+      field('外国人住民となった年月日', formatWareki(f.becameResidentOn)),
+      { ...field('法第30条の45に規定する区分', f.category), colSpan: 2 },
+      EMPTY,
+    ]);
+  }
+  rows[0]![0] = numberCell(rows.length);
+  return rows;
+}
+
+function personTable(p: RenderPerson, index: number, model: ResidentRecordModel): Node {
+  return {
+    table: {
+      // column widths exclude cell padding (4 + 4) and the ~3.4 pt of vertical rules
+      widths: [NUMBER_COL - 8, DATA_COL - 9, DATA_COL - 9, DATA_COL - 9, DATA_COL - 9],
+      body: personRows(p, index, model),
+      dontBreakRows: true,
+    },
+    layout: {
+      hLineWidth: (i: number, node: { table: { body: unknown[] } }) => (i === 0 || i === node.table.body.length ? 0.9 : 0.4),
+      vLineWidth: (i: number) => (i === 0 || i === 5 ? 0.9 : 0.4),
+      paddingLeft: () => 4,
+      paddingRight: () => 4,
+      paddingTop: () => 2,
+      paddingBottom: () => 2,
+    },
+    unbreakable: true,
+    margin: [0, 0, 0, 6],
+  };
+}
+
+/** Node ids the layout check looks for (never printed). */
+const copyStartId = (copy: number) => `konbini-copy-${copy}`;
+const attestationId = (copy: number) => `konbini-attestation-${copy}`;
+const sealNoteId = (copy: number) => `konbini-seal-note-${copy}`;
+
+function pageHead(model: ResidentRecordModel, id?: string): Node[] {
+  return [
+    {
+      text: RESIDENT_RECORD_TEXT.title,
+      font: LABEL_FONT,
+      fontSize: 24,
+      alignment: 'center',
+      characterSpacing: 10,
+      margin: [0, 0, 0, 10],
+      ...(id ? { id } : {}),
+    },
+    {
+      table: {
+        widths: [52, '*'],
+        body: [
+          [{ text: '住所', font: LABEL_FONT, fontSize: 9, margin: [0, 2, 0, 0] }, { text: model.address, font: DATA_FONT, fontSize: 11 }],
+          [{ text: '世帯主', font: LABEL_FONT, fontSize: 9, margin: [0, 2, 0, 0] }, { text: model.headName, font: DATA_FONT, fontSize: 11 }],
+        ],
+      },
+      layout: {
+        hLineWidth: (i: number) => (i === 0 || i === 2 ? 0.9 : 0.4),
+        vLineWidth: (i: number) => (i === 1 ? 0.4 : 0.9),
+        paddingLeft: () => 5,
+        paddingRight: () => 5,
+        paddingTop: () => 4,
+        paddingBottom: () => 4,
+      },
+      margin: [0, 0, 0, 10],
+    },
+  ];
+}
+
+function attestation(model: ResidentRecordModel, copy: number): Node {
+  const office = `${model.city.prefecture}${model.city.name}長　${model.city.mayorName}`;
+  return {
+    unbreakable: true,
+    margin: [0, 14, 0, 0],
+    stack: [
+      { text: RESIDENT_RECORD_TEXT.attestation, font: TEXT_FONT, fontSize: 11, margin: [12, 0, 0, 8], id: attestationId(copy) },
+      { text: formatWareki(model.issuedAt), font: TEXT_FONT, fontSize: 11, margin: [12, 0, 0, 6] },
+      {
+        columns: [
+          { width: '*', text: office, font: DATA_FONT, fontSize: 13, alignment: 'right', margin: [0, SEAL_SIZE_PT / 2 - 8, 8, 0] },
+          { width: SEAL_SIZE_PT, stack: [sealNode(model.city.name, DATA_FONT)] },
+        ],
+      },
+      {
+        columns: [
+          { width: '*', text: RESIDENT_RECORD_TEXT.kiosk, font: LABEL_FONT, fontSize: 8, margin: [0, 4, 0, 0] },
+          { width: 'auto', text: RESIDENT_RECORD_TEXT.sealNote, font: LABEL_FONT, fontSize: 7, margin: [0, 4, 0, 0], id: sealNoteId(copy) },
+        ],
+      },
+    ],
+  };
+}
+
+/** Every string that carries resident or city data (checked against IPAmj). */
+function residentStrings(model: ResidentRecordModel): string[] {
+  const out = [model.address, model.headName, model.city.name, model.city.prefecture, model.city.mayorName];
+  for (const p of model.persons) {
+    out.push(p.familyName, p.givenName, p.familyNameKana, p.givenNameKana, p.relationship);
+    if (p.previousAddress) out.push(p.previousAddress);
+    if (p.honseki) out.push(p.honseki);
+    if (p.kosekiHead) out.push(p.kosekiHead);
+    if (p.foreign) {
+      const f = p.foreign;
+      out.push(f.nationality, f.alphabetName, f.residenceStatus, f.periodOfStay, f.residenceCardNumber, f.category);
+    }
+  }
+  return out;
+}
+
+/** Refuse (UNPRINTABLE_CHARACTERS) rather than print a wrong or missing character form. */
+export function assertPrintable(model: ResidentRecordModel): void {
+  let count = 0;
+  for (const s of residentStrings(model)) count += unprintable(s).length;
+  if (count > 0) throw new KonbiniError('UNPRINTABLE_CHARACTERS', { issuanceId: model.issuanceId, count });
+}
+
+export function personsPerPage(model: ResidentRecordModel): number {
+  return model.options.layout === 'individual' ? 1 : 4;
+}
+
+/** 連番: the copy number, three digits (FORMS.md issuance number). */
+export function copySerial(copy: number): string {
+  return String(copy).padStart(3, '0');
+}
+
+/**
+ * The issuance number printed on a page, FORMS.md:
+ * `発行年月日 市区町村名 <issuance id> 連番 ページ/総ページ`, where 連番 is the copy and
+ * the pages count within that copy.
+ */
+export function issuanceLine(model: ResidentRecordModel, copy: number, page: number, pagesPerCopy: number): string {
+  return `${yyyymmdd(model.issuedAt)} ${model.city.name} ${model.issuanceId} ${copySerial(copy)} ${page}/${pagesPerCopy}`;
+}
+
+function assertCopies(model: ResidentRecordModel): void {
+  const n = model.copies;
+  if (!Number.isInteger(n) || n < MIN_COPIES || n > MAX_COPIES) {
+    throw new KonbiniError('COPIES_OUT_OF_RANGE', { issuanceId: model.issuanceId, copies: n });
+  }
+}
+
+/** Where pdfmake put things, gathered while it lays the document out. */
+export interface CopyLayout {
+  /** Total pages, as the header callback saw it. */
+  pageCount: number;
+  /** Node id → the pages it occupies. */
+  pagesOf: Map<string, number[]>;
+}
+
+/** The content of one complete copy: title, header, persons, attestation. */
+function oneCopy(model: ResidentRecordModel, copy: number): Node[] {
+  const per = personsPerPage(model);
+  const content: Node[] = [];
+  for (let start = 0; start < model.persons.length; start += per) {
+    const page: Node[] = [...pageHead(model, start === 0 ? copyStartId(copy) : undefined)];
+    model.persons.slice(start, start + per).forEach((p, k) => page.push(personTable(p, start + k, model)));
+    // every copy, and every page of persons, starts on a new page
+    content.push({ stack: page, ...(copy > 1 || start > 0 ? { pageBreak: 'before' } : {}) });
+  }
+  content.push(attestation(model, copy));
+  return content;
+}
+
+/**
+ * The pdfmake document for all copies. Pass `layout` to learn where pdfmake placed
+ * each copy (used by `renderResidentRecord` to check the numbering it printed).
+ */
+export function residentRecordDocument(model: ResidentRecordModel, layout?: CopyLayout): Node {
+  if (model.persons.length === 0) throw new KonbiniError('INTERNAL', { issuanceId: model.issuanceId, reason: 'no-persons' });
+  assertCopies(model);
+  const copies = model.copies;
+  const content: Node[] = [];
+  for (let copy = 1; copy <= copies; copy++) content.push(...oneCopy(model, copy));
+
+  return {
+    pageSize: 'A4',
+    pageOrientation: 'portrait',
+    pageMargins: PAGE_MARGINS,
+    version: '1.4',
+    // Copies have identical content and each starts on a new page, so each has
+    // pageCount / copies pages; checkCopyLayout verifies this on the finished layout.
+    header: (currentPage: number, pageCount: number) => {
+      if (layout) layout.pageCount = pageCount;
+      const perCopy = Math.max(1, Math.floor(pageCount / copies));
+      const copy = Math.min(copies, Math.floor((currentPage - 1) / perCopy) + 1);
+      return {
+        text: issuanceLine(model, copy, currentPage - (copy - 1) * perCopy, perCopy),
+        font: DATA_FONT,
+        fontSize: 8,
+        alignment: 'right',
+        margin: [42, 24, 42, 0],
+      };
+    },
+    ...(layout
+      ? {
+          // called once per laid-out node after the final layout; never asks for a break
+          pageBreakBefore: (node: { id?: unknown; pageNumbers?: number[] }) => {
+            if (typeof node.id === 'string' && node.id.startsWith('konbini-')) layout.pagesOf.set(node.id, node.pageNumbers ?? []);
+            return false;
+          },
+        }
+      : {}),
+    content,
+    defaultStyle: { font: DATA_FONT, fontSize: 10 },
+  };
+}
+
+/**
+ * Refuse to hand out a document whose printed numbering could be wrong: every copy
+ * has pageCount / copies pages, starts on the first page of its range, and has its
+ * attestation (with date, title of office, seal and seal note) on its own last page.
+ */
+export function checkCopyLayout(model: ResidentRecordModel, layout: CopyLayout): void {
+  const fail = (reason: string) => {
+    throw new KonbiniError('INTERNAL', { issuanceId: model.issuanceId, reason: `copy-layout: ${reason}` });
+  };
+  const { pageCount, pagesOf } = layout;
+  if (pageCount < model.copies || pageCount % model.copies !== 0) fail(`${pageCount} pages for ${model.copies} copies`);
+  const perCopy = pageCount / model.copies;
+  const same = (a: number[] | undefined, b: number[]) => a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+  for (let copy = 1; copy <= model.copies; copy++) {
+    const first = (copy - 1) * perCopy + 1;
+    const last = copy * perCopy;
+    if (!same(pagesOf.get(copyStartId(copy)), [first])) fail(`copy ${copy} does not start on page ${first}`);
+    if (!same(pagesOf.get(attestationId(copy)), [last])) fail(`attestation of copy ${copy} not on page ${last}`);
+    if (!same(pagesOf.get(sealNoteId(copy)), [last])) fail(`seal of copy ${copy} not on page ${last}`);
+  }
+}
+
+/**
+ * Render 住民票の写し: all `model.copies` copies in one PDF. The PDF carries the binding
+ * placeholder (BINDING_PLACEHOLDER) in its Info dictionary, to be sealed with
+ * `sealBinding` (see `renderAndBind`).
+ */
+export async function renderResidentRecord(model: ResidentRecordModel): Promise<Buffer> {
+  assertPrintable(model);
+  const layout: CopyLayout = { pageCount: 0, pagesOf: new Map() };
+  const pdf = await renderPdf(residentRecordDocument(model, layout));
+  checkCopyLayout(model, layout);
+  return appendInfo(
+    pdf,
+    {
+      Title: RESIDENT_RECORD_TEXT.documentTitle,
+      Subject: RESIDENT_RECORD_TEXT.documentSubject,
+      Creator: 'konbini city-cert-server',
+      Producer: 'pdfmake/pdfkit',
+      CreationDate: model.issuedAt,
+    },
+    { [BINDING_KEY]: BINDING_PLACEHOLDER },
+  );
+}
+
+/** Render all copies as one PDF and seal the binding (issuance id, card serial HMAC, document hash). */
+export async function renderAndBind(model: ResidentRecordModel, cardSerialHmacHex: string): Promise<{ pdf: Buffer; binding: Binding }> {
+  const pdf = await renderResidentRecord(model);
+  return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
+}

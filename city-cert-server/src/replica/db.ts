@@ -1,0 +1,78 @@
+import { PGlite } from '@electric-sql/pglite';
+
+/**
+ * The replica's only door to SQL. Written against PostgreSQL's dialect so a `pg`
+ * pool can implement the same interface later; PGlite is the embedded default.
+ */
+export interface Queryable {
+  /** One statement, positional parameters ($1...). */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Several statements, no parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  /** Runs fn in one transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface PgliteDbOptions {
+  /** Data directory on disk; absent = in memory (tests). */
+  dataDir?: string;
+}
+
+/**
+ * PGlite has one connection. Every call goes through one queue so that a query
+ * from another request can never run inside somebody else's transaction.
+ */
+class PgliteDb implements Db {
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly pg: PGlite) {}
+
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('replica database is closed'));
+    const run = this.tail.then(job, job);
+    // the queue continues whatever this job's result
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.enqueue(async () => (await this.pg.query<T>(sql, params)).rows);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.enqueue(async () => {
+      await this.pg.exec(sql);
+    });
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.enqueue(() =>
+      this.pg.transaction(async (tx) => {
+        const q: Queryable = {
+          query: async <R>(sql: string, params: unknown[] = []) => (await tx.query<R>(sql, params)).rows,
+          exec: async (sql: string) => {
+            await tx.exec(sql);
+          },
+        };
+        return fn(q);
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    const last = this.tail;
+    this.closed = true;
+    await last;
+    await this.pg.close();
+  }
+}
+
+export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
+  const pg = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
+  return new PgliteDb(pg);
+}

@@ -1,0 +1,4 @@
+export * from './clock.js';
+export * from './printable.js';
+export * from './resident-rules.js';
+export * from './offer.js';

@@ -1,0 +1,69 @@
+import {
+  CERT_TYPES,
+  KonbiniError,
+  MAX_COPIES,
+  MIN_COPIES,
+  isCertType,
+  type CertOptions,
+  type CertType,
+  type CityIssueRequest,
+  type CityMenuResponse,
+  type MenuItem,
+  type MenuRefusal,
+} from '@konbini/protocol';
+import type { Resident } from '../replica/dataset.js';
+import type { CityRecord } from '../replica/queries.js';
+import type { RuleRefusal } from './resident-rules.js';
+
+/**
+ * What the skeleton city server offers. Only the 住民票の写し is rendered so far;
+ * every other type is listed as a refusal so the kiosk can say why it is missing.
+ */
+export const RENDERED_TYPES: readonly CertType[] = ['resident-record'];
+
+/** Options the holder may set for resident-record, by nationality. */
+export function residentRecordOptions(holder: Resident): (keyof CertOptions)[] {
+  return holder.foreign
+    ? ['scope', 'includeRelationship', 'includeForeignDetails']
+    : ['scope', 'includeRelationship', 'includeHonseki'];
+}
+
+function offered(certType: CertType, fees: Map<string, number>): boolean {
+  return RENDERED_TYPES.includes(certType) && fees.has(certType);
+}
+
+export function buildMenu(
+  city: CityRecord,
+  fees: Map<string, number>,
+  holder: Resident | null,
+  refusal: RuleRefusal | null,
+): CityMenuResponse {
+  const items: MenuItem[] = [];
+  const refusals: MenuRefusal[] = [];
+  for (const certType of CERT_TYPES) {
+    if (!offered(certType, fees)) refusals.push({ certType, code: 'CERT_TYPE_NOT_OFFERED' });
+    else if (refusal || !holder) refusals.push({ certType, code: refusal?.code ?? 'RESIDENT_NOT_FOUND' });
+    else items.push({ certType, fee: fees.get(certType)!, options: residentRecordOptions(holder) });
+  }
+  return { city: { code: city.code, name: city.name, prefecture: city.prefecture }, items, refusals };
+}
+
+/** Checks on the request itself, before anything is looked up. */
+export function checkIssueShape(req: CityIssueRequest, fees: Map<string, number>): { certType: CertType; feePerCopy: number } {
+  if (!isCertType(req.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN', { issuanceId: req.issuanceId });
+  if (!offered(req.certType, fees)) {
+    throw new KonbiniError('CERT_TYPE_NOT_OFFERED', { issuanceId: req.issuanceId, certType: req.certType });
+  }
+  if (!Number.isInteger(req.copies) || req.copies < MIN_COPIES || req.copies > MAX_COPIES) {
+    throw new KonbiniError('COPIES_OUT_OF_RANGE', { issuanceId: req.issuanceId, copies: req.copies });
+  }
+  return { certType: req.certType, feePerCopy: fees.get(req.certType)! };
+}
+
+/** Every option key sent must be one the menu offered this holder (never trust the menu was used). */
+export function checkOptions(req: CityIssueRequest, holder: Resident): void {
+  const allowed = new Set<string>(residentRecordOptions(holder));
+  for (const key of Object.keys(req.options)) {
+    if (!allowed.has(key)) throw new KonbiniError('OPTION_NOT_ALLOWED', { issuanceId: req.issuanceId, option: key });
+  }
+}

@@ -1,0 +1,94 @@
+import t from 'tap';
+import {
+  cardLinkBySerial,
+  cityOf,
+  feeTable,
+  householdOfResident,
+  loadDataset,
+  loadDatasetIfChanged,
+  migrate,
+  openPgliteDb,
+  replicaState,
+  residentById,
+  type Db,
+} from '../../src/index.js';
+import { SERIAL, testDataset } from '../helpers/dataset.js';
+
+let db: Db;
+const { dataset } = testDataset(new Date());
+
+t.before(async () => {
+  const started = performance.now();
+  db = await openPgliteDb();
+  t.comment(`PGlite in-memory create: ${Math.round(performance.now() - started)} ms`);
+  const m = performance.now();
+  t.same(await migrate(db), ['0001-replica']);
+  t.comment(`migrations: ${Math.round(performance.now() - m)} ms`);
+});
+t.teardown(() => db?.close());
+
+t.test('migrations apply once', async (t) => {
+  t.same(await migrate(db), []);
+  const rows = await db.query<{ id: string }>('SELECT id FROM schema_migrations');
+  t.same(rows.map((r) => r.id), ['0001-replica']);
+});
+
+t.test('full load, then lookups by serial and id only', async (t) => {
+  const started = performance.now();
+  t.same(await loadDataset(db, dataset), { households: 9, residents: 16, cardLinks: 11 });
+  t.comment(`load: ${Math.round(performance.now() - started)} ms`);
+  t.same(await cityOf(db), { code: '999997', name: '星見市', prefecture: '東雲県', mayorName: '星見　太陽' });
+  t.same(Object.fromEntries(await feeTable(db)), dataset.city.fees);
+  const link = await cardLinkBySerial(db, SERIAL.takahashi.toUpperCase());
+  t.same(link, { serial: SERIAL.takahashi, residentId: 'R0001', validFrom: '2020-01-01' });
+  const holder = await residentById(db, 'R0001');
+  t.same(holder, dataset.residents.find((r) => r.id === 'R0001'), 'resident round-trips field for field');
+  const foreign = await residentById(db, 'R0050');
+  t.same(foreign?.foreign, dataset.residents.find((r) => r.id === 'R0050')?.foreign);
+  t.same((await residentById(db, 'R0021'))?.flags, ['moving-out']);
+  const view = await householdOfResident(db, holder!);
+  t.equal(view?.members.length, 6, 'removed members are in the replica (rules and history), rendering filters them');
+  t.equal(await cardLinkBySerial(db, SERIAL.unknown), null);
+  t.match(await replicaState(db), { datasetSeed: 42, cityCode: '999997', datasetVersion: 1 });
+});
+
+t.test('a reload replaces everything and keeps the 交付記録', async (t) => {
+  await db.query(
+    `INSERT INTO issuance_records (issuance_id, kiosk_id, cert_type, copies, fee, card_serial_hmac, status)
+     VALUES ('00000000-0000-4000-8000-000000000001', 'K1', 'resident-record', 1, 200, $1, 'issued')`,
+    ['a'.repeat(64)],
+  );
+  const smaller = { ...dataset, generatedWithSeed: 43, residents: dataset.residents.filter((r) => r.householdId === 'H001'), households: dataset.households.slice(0, 1), cardLinks: dataset.cardLinks.slice(0, 1) };
+  t.same(await loadDatasetIfChanged(db, smaller), { households: 1, residents: 6, cardLinks: 1 });
+  t.equal(await loadDatasetIfChanged(db, smaller), null, 'same city and seed: nothing to do');
+  t.equal(await cardLinkBySerial(db, SERIAL.yoshida), null);
+  t.equal((await db.query('SELECT 1 FROM issuance_records')).length, 1);
+  await loadDataset(db, dataset);
+});
+
+t.test('a failed load changes nothing', async (t) => {
+  const broken = { ...dataset, generatedWithSeed: 44, cardLinks: [...dataset.cardLinks, { serial: 'abc', residentId: 'R9999', validFrom: '2020-01-01' }] };
+  await t.rejects(loadDataset(db, broken));
+  t.match(await replicaState(db), { datasetSeed: 42 });
+  t.ok(await cardLinkBySerial(db, SERIAL.yoshida));
+});
+
+t.test('access is serialized: a query never runs inside another caller\'s transaction', async (t) => {
+  let inside = false;
+  const seen: boolean[] = [];
+  const tx = db.transaction(async (q) => {
+    inside = true;
+    await q.query('SELECT pg_sleep(0.05)');
+    await q.query('SELECT 1');
+    inside = false;
+  });
+  const outside = db.query('SELECT 1').then(() => seen.push(inside));
+  await Promise.all([tx, outside]);
+  t.same(seen, [false]);
+  // a failing transaction rolls back and does not block the queue
+  await t.rejects(db.transaction(async (q) => {
+    await q.query(`DELETE FROM fees`);
+    throw new Error('boom');
+  }));
+  t.equal((await feeTable(db)).size, 3);
+});

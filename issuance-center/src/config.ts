@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { CentreDirectory } from '@konbini/protocol';
+import type { CentreOptions } from './http/app.js';
+import { fingerprintOf } from './routing/city-client.js';
+import type { CityEntry } from './routing/directory.js';
+
+/**
+ * The centre's configuration file (JSON). Paths are relative to the file. City
+ * certificates are pinned by fingerprint: give either the fingerprint or the
+ * certificate file it is taken from.
+ */
+export interface CentreConfigFile {
+  host?: string;
+  port?: number;
+  origin?: string;
+  kioskTls: { key: string; cert: string; ca: string; crl?: string };
+  lgwanTls: { key: string; cert: string; ca: string };
+  jpki: { roots: string[]; crl?: string; requireCrl?: boolean };
+  /** Directory seed (cities, card links, kiosks) as the fixtures write it. */
+  directory: string;
+  cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended' }[];
+}
+
+export function loadConfig(path: string): { host: string; port: number; options: CentreOptions } {
+  const file = JSON.parse(readFileSync(path, 'utf8')) as CentreConfigFile;
+  const base = dirname(resolve(path));
+  const read = (p: string) => readFileSync(resolve(base, p), 'utf8');
+  const dir = JSON.parse(read(file.directory)) as CentreDirectory;
+  const cities: CityEntry[] = file.cities.map((c) => {
+    const known = dir.cities.find((d) => d.code === c.code);
+    if (!known) throw new Error(`config: city ${c.code} is not in the directory`);
+    const fingerprint256 = c.fingerprint256 ?? (c.cert ? fingerprintOf(read(c.cert)) : undefined);
+    if (!fingerprint256) throw new Error(`config: city ${c.code} needs fingerprint256 or cert to pin`);
+    return { ...known, endpoint: c.endpoint, fingerprint256, status: c.status ?? 'active' };
+  });
+  return {
+    host: file.host ?? '127.0.0.1',
+    port: file.port ?? 0,
+    options: {
+      origin: file.origin,
+      kioskTls: {
+        key: read(file.kioskTls.key),
+        cert: read(file.kioskTls.cert),
+        ca: read(file.kioskTls.ca),
+        crl: file.kioskTls.crl ? read(file.kioskTls.crl) : undefined,
+      },
+      lgwanTls: { key: read(file.lgwanTls.key), cert: read(file.lgwanTls.cert), ca: read(file.lgwanTls.ca) },
+      jpki: {
+        roots: file.jpki.roots.map(read),
+        crlDer: file.jpki.crl ? readFileSync(resolve(base, file.jpki.crl)) : undefined,
+        requireCrl: file.jpki.requireCrl,
+      },
+      directory: { cities, cards: dir.cards, kiosks: dir.kiosks },
+    },
+  };
+}

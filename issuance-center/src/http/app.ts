@@ -1,0 +1,125 @@
+import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import Fastify from 'fastify';
+import { WebSocketServer } from 'ws';
+import { pino, type Logger } from 'pino';
+import { errorMessage, KonbiniError } from '@konbini/protocol';
+import { ChallengeStore } from '../auth/challenge-store.js';
+import type { CardTrust } from '../auth/card-validator.js';
+import { parseCrl, type Crl } from '../auth/crl.js';
+import { CityClient, type LgwanTls } from '../routing/city-client.js';
+import { Directory, type CardEntry, type CityEntry, type KioskEntry } from '../routing/directory.js';
+import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
+import { KioskConnection } from '../kiosk-gateway/connection.js';
+import { loggerOptions } from './logger.js';
+
+export const KIOSK_PATH = '/v1/kiosk';
+/** Hard limit for a frame from a kiosk; the parser refuses smaller ones with a code. */
+const MAX_FRAME = 64 * 1024;
+
+export interface CentreOptions {
+  /** Kiosk leg: the centre's server certificate and the kiosk-line CA (and its CRL). */
+  kioskTls: { key: string; cert: string; ca: string; crl?: string };
+  /** City leg: the centre's LGWAN client certificate and the LGWAN-sim CA. */
+  lgwanTls: LgwanTls;
+  /** JPKI-sim user-authentication CA certificates (PEM) and its CRL (DER). */
+  jpki: { roots: string[]; crlDer?: Buffer; requireCrl?: boolean };
+  directory: Directory | { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
+  /** The origin kiosks sign into their challenge context; default wss://localhost:<port>. */
+  origin?: string;
+  ledger?: Ledger;
+  now?: () => Date;
+  logger?: Logger | false;
+  cityTimeoutMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    directory: Directory;
+    ledger: Ledger;
+    challenges: ChallengeStore;
+    kioskSockets: WebSocketServer;
+  }
+}
+
+export function buildApp(opts: CentreOptions) {
+  const logger: Logger = opts.logger === false ? pino({ level: 'silent' }) : (opts.logger ?? pino(loggerOptions));
+  const now = opts.now ?? (() => new Date());
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: 16 * 1024,
+    https: {
+      key: opts.kioskTls.key,
+      cert: opts.kioskTls.cert,
+      ca: opts.kioskTls.ca,
+      crl: opts.kioskTls.crl,
+      requestCert: true,
+      // The TLS handshake refuses kiosks without a certificate from the kiosk-line CA.
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+  });
+
+  const directory = opts.directory instanceof Directory ? opts.directory : new Directory(opts.directory);
+  const ledger = opts.ledger ?? new MemoryLedger();
+  const challenges = new ChallengeStore(() => now().getTime());
+  const roots = opts.jpki.roots.map((pem) => new X509Certificate(pem));
+  let crl: Crl | undefined;
+  if (opts.jpki.crlDer) {
+    crl = parseCrl(opts.jpki.crlDer, roots[0]!);
+  }
+  const trust: CardTrust = { roots, crl: () => crl, requireCrl: opts.jpki.requireCrl };
+  const cities = new CityClient(opts.lgwanTls, opts.cityTimeoutMs);
+
+  app.decorate('directory', directory);
+  app.decorate('ledger', ledger);
+  app.decorate('challenges', challenges);
+
+  const origin = (): string => {
+    if (opts.origin) return opts.origin;
+    const addr = app.server.address() as AddressInfo | null;
+    return `wss://localhost:${addr?.port ?? 0}`;
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
+  app.decorate('kioskSockets', wss);
+
+  app.server.on('upgrade', (req: IncomingMessage, socket, head) => {
+    const url = (req.url ?? '').split('?')[0];
+    if (url !== KIOSK_PATH) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      const kioskId = peer?.subject?.CN;
+      let kiosk: KioskEntry;
+      try {
+        if (typeof kioskId !== 'string') throw new KonbiniError('KIOSK_UNKNOWN');
+        kiosk = directory.kiosk(kioskId);
+      } catch (err) {
+        const e = err instanceof KonbiniError ? err : new KonbiniError('KIOSK_UNKNOWN');
+        logger.warn({ event: 'refusal', code: e.code, kioskId: typeof kioskId === 'string' ? kioskId.slice(0, 64) : undefined }, 'kiosk refused');
+        ws.send(JSON.stringify(errorMessage(e)));
+        ws.close(4403, e.code);
+        return;
+      }
+      logger.info({ event: 'kiosk-connected', kioskId: kiosk.kioskId, storeId: kiosk.storeId }, 'kiosk connected');
+      ws.on('close', () => logger.info({ event: 'kiosk-disconnected', kioskId: kiosk.kioskId }, 'kiosk disconnected'));
+      ws.on('error', (err) => logger.warn({ kioskId: kiosk.kioskId, code: (err as NodeJS.ErrnoException).code }, 'kiosk socket error'));
+      new KioskConnection(ws, kiosk, { origin, challenges, trust, directory, cities, ledger, now, log: logger });
+    });
+  });
+
+  app.get('/v1/health', async () => ({ status: 'ok', kiosks: wss.clients.size }));
+
+  app.addHook('onClose', async () => {
+    for (const ws of wss.clients) ws.terminate();
+    wss.close();
+  });
+
+  return app;
+}
+export type CentreApp = ReturnType<typeof buildApp>;

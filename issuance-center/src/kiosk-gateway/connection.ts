@@ -1,0 +1,266 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import {
+  cardSerialHmac,
+  encodeDocumentChunk,
+  errorMessage,
+  isCertType,
+  KonbiniError,
+  MAX_COPIES,
+  MIN_COPIES,
+  parseKioskMessage,
+  type CentreMessage,
+  type IssueOutcome,
+  type IssueRequest,
+  type KioskMessage,
+  type SessionAuth,
+  type SessionStart,
+} from '@konbini/protocol';
+import type { ChallengeStore } from '../auth/challenge-store.js';
+import { checkChallengeSignature, validateCardCertificate, type CardTrust, type ValidatedCard } from '../auth/card-validator.js';
+import type { CityClient } from '../routing/city-client.js';
+import type { CityEntry, Directory, KioskEntry } from '../routing/directory.js';
+import type { Ledger } from '../ledger/ledger.js';
+
+export interface GatewayDeps {
+  origin: () => string;
+  challenges: ChallengeStore;
+  trust: CardTrust;
+  directory: Directory;
+  cities: CityClient;
+  ledger: Ledger;
+  now: () => Date;
+  log: Logger;
+}
+
+/** Pause the city stream while this much is queued towards a slow kiosk. */
+const HIGH_WATER = 1024 * 1024;
+
+type State =
+  | { step: 'idle' }
+  | { step: 'challenged'; sessionId: string; card: ValidatedCard; authCert: string }
+  | { step: 'authenticated'; sessionId: string; card: ValidatedCard; city: CityEntry }
+  | { step: 'issuing'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string }
+  | { step: 'delivered'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string };
+
+/**
+ * One kiosk's connection: a strict state machine. Messages are handled one at a
+ * time in arrival order, and each step accepts only the message that may follow
+ * it, so nothing can be issued before the card has signed this session's
+ * challenge, and an outcome can only name the issuance this session received.
+ */
+export class KioskConnection {
+  private state: State = { step: 'idle' };
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly kiosk: KioskEntry,
+    private readonly deps: GatewayDeps,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      const frame = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      this.queue = this.queue.then(() => this.onFrame(frame, isBinary));
+    });
+    ws.on('close', () => {
+      this.closed = true;
+      if (this.state.step === 'challenged') deps.challenges.discard(this.state.sessionId);
+      this.state = { step: 'idle' };
+    });
+  }
+
+  private send(msg: CentreMessage): void {
+    if (!this.closed) this.ws.send(JSON.stringify(msg));
+  }
+
+  private async onFrame(frame: Buffer, isBinary: boolean): Promise<void> {
+    if (this.closed) return;
+    let msg: KioskMessage;
+    try {
+      if (isBinary) throw new KonbiniError('MESSAGE_INVALID', { reason: 'binary-from-kiosk' });
+      msg = parseKioskMessage(frame);
+    } catch (err) {
+      this.refuse(err);
+      return;
+    }
+    try {
+      switch (msg.type) {
+        case 'session.start':
+          return await this.start(msg);
+        case 'session.auth':
+          return await this.auth(msg);
+        case 'issue.request':
+          return await this.issue(msg);
+        case 'issue.outcome':
+          return await this.outcome(msg);
+        case 'session.end':
+          this.expectSession(msg.sessionId);
+          if (this.state.step === 'issuing') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
+          this.state = { step: 'idle' };
+          return;
+      }
+    } catch (err) {
+      const sessionId = 'sessionId' in this.state ? this.state.sessionId : undefined;
+      this.refuse(err, sessionId);
+    }
+  }
+
+  private refuse(err: unknown, sessionId?: string, issuanceId?: string): void {
+    const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
+    if (e.code === 'INTERNAL') this.deps.log.error({ err, kioskId: this.kiosk.kioskId }, 'internal error');
+    this.deps.log.info({ event: 'refusal', code: e.code, kioskId: this.kiosk.kioskId, sessionId, issuanceId, ...e.detail }, 'refused');
+    this.send(errorMessage(e, { sessionId, issuanceId }));
+  }
+
+  private expectSession(sessionId: string): void {
+    if (this.state.step === 'idle') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: 'idle' });
+    if (this.state.sessionId !== sessionId) throw new KonbiniError('SESSION_UNKNOWN');
+  }
+
+  private async start(msg: SessionStart): Promise<void> {
+    if (this.state.step === 'issuing') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
+    // A new card replaces whatever session this kiosk had: one resident at a time.
+    if (this.state.step === 'challenged') this.deps.challenges.discard(this.state.sessionId);
+    this.state = { step: 'idle' };
+    const card = validateCardCertificate(msg.authCert, this.deps.trust, this.deps.now());
+    const challenge = this.deps.challenges.issue(this.kiosk.kioskId);
+    this.state = { step: 'challenged', sessionId: challenge.sessionId, card, authCert: msg.authCert };
+    this.send({
+      type: 'session.challenge',
+      sessionId: challenge.sessionId,
+      nonce: challenge.nonce.toString('base64'),
+      expiresAt: new Date(challenge.expiresAt).toISOString(),
+    });
+  }
+
+  private async auth(msg: SessionAuth): Promise<void> {
+    const state = this.state;
+    if (state.step !== 'challenged') {
+      if (state.step === 'idle') {
+        // Still consume, so a replayed or foreign session id gets its precise code.
+        this.deps.challenges.consume(msg.sessionId, this.kiosk.kioskId);
+      }
+      throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step });
+    }
+    if (state.sessionId !== msg.sessionId) {
+      this.deps.challenges.consume(msg.sessionId, this.kiosk.kioskId);
+      throw new KonbiniError('SESSION_UNKNOWN');
+    }
+    this.state = { step: 'idle' };
+    const challenge = this.deps.challenges.consume(msg.sessionId, this.kiosk.kioskId);
+    const now = this.deps.now();
+    // Validate again in the documented order: time has passed since session.start.
+    const card = validateCardCertificate(state.authCert, this.deps.trust, now);
+    checkChallengeSignature(card.cert, msg.signature, { origin: this.deps.origin(), kioskId: this.kiosk.kioskId, nonce: challenge.nonce });
+    const city = this.deps.directory.cityForCard(card.serial, now);
+    const menu = await this.deps.cities.menu(city, { cardSerial: card.serial, kioskId: this.kiosk.kioskId });
+    if (this.closed) return;
+    this.state = { step: 'authenticated', sessionId: msg.sessionId, card, city };
+    this.deps.log.info({ event: 'authenticated', kioskId: this.kiosk.kioskId, sessionId: msg.sessionId, cityCode: city.code }, 'card authenticated');
+    this.send({ type: 'session.menu', sessionId: msg.sessionId, city: menu.city, items: menu.items, refusals: menu.refusals });
+  }
+
+  private async issue(msg: IssueRequest): Promise<void> {
+    this.expectSession(msg.sessionId);
+    const state = this.state;
+    if (state.step !== 'authenticated') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step });
+    if (!isCertType(msg.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN');
+    if (msg.copies < MIN_COPIES || msg.copies > MAX_COPIES) throw new KonbiniError('COPIES_OUT_OF_RANGE');
+    const issuanceId = randomUUID();
+    const { card, city, sessionId } = state;
+    this.state = { step: 'issuing', sessionId, card, city, issuanceId };
+    const log = this.deps.log.child({ issuanceId, kioskId: this.kiosk.kioskId, cityCode: city.code });
+    const csh = cardSerialHmac(issuanceId, card.serial);
+    await this.deps.ledger.begin({
+      issuanceId,
+      cityCode: city.code,
+      kioskId: this.kiosk.kioskId,
+      storeId: this.kiosk.storeId,
+      certType: msg.certType,
+      copies: msg.copies,
+      cardSerialHmac: csh,
+      requestedAt: this.deps.now().toISOString(),
+    });
+    try {
+      const doc = await this.deps.cities.issue(city, {
+        issuanceId,
+        cardSerial: card.serial,
+        kioskId: this.kiosk.kioskId,
+        certType: msg.certType,
+        options: msg.options,
+        copies: msg.copies,
+      });
+      this.send({ type: 'issue.accepted', sessionId, issuanceId, certType: msg.certType, copies: msg.copies, fee: doc.fee });
+      const sha256 = await this.relay(doc.body, issuanceId, doc.length);
+      if (sha256 !== doc.sha256) throw new KonbiniError('DOCUMENT_HASH_MISMATCH', { issuanceId, reason: 'relay' });
+      await this.deps.ledger.delivered(issuanceId, sha256, doc.fee);
+      this.state = { step: 'delivered', sessionId, card, city, issuanceId };
+      this.send({ type: 'issue.document', sessionId, issuanceId, bytes: doc.length, sha256 });
+      log.info({ event: 'delivered', sha256, bytes: doc.length }, 'document relayed');
+    } catch (err) {
+      // Nothing was printed: record the failure, tell the city, return to the menu.
+      await this.deps.ledger.outcome(issuanceId, 'failed', 0, this.deps.now());
+      this.deps.cities.outcome(city, { issuanceId, outcome: 'failed', copiesPrinted: 0 }).catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+      if (!this.closed) this.state = { step: 'authenticated', sessionId, card, city };
+      this.refuse(err, sessionId, issuanceId);
+    }
+  }
+
+  /** Stream the city's body to the kiosk chunk by chunk; nothing is kept. */
+  private relay(body: NodeJS.ReadableStream & { destroy(): void }, issuanceId: string, length: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const hash = createHash('sha256');
+      let received = 0;
+      let paused = false;
+      body.on('data', (chunk: Buffer) => {
+        if (this.closed) {
+          body.destroy();
+          reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'kiosk-gone' }));
+          return;
+        }
+        received += chunk.length;
+        if (received > length) {
+          body.destroy();
+          reject(new KonbiniError('CITY_PROTOCOL', { issuanceId, reason: 'longer-than-declared' }));
+          return;
+        }
+        hash.update(chunk);
+        this.ws.send(encodeDocumentChunk(issuanceId, chunk), () => {
+          if (paused && this.ws.bufferedAmount < HIGH_WATER) {
+            paused = false;
+            body.resume();
+          }
+        });
+        if (this.ws.bufferedAmount >= HIGH_WATER) {
+          paused = true;
+          body.pause();
+        }
+      });
+      body.on('end', () => {
+        if (received !== length) reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, received, length }));
+        else resolve(hash.digest('hex'));
+      });
+      body.on('aborted', () => reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'aborted' })));
+      body.on('error', (err) => reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'stream-error' }, { cause: err })));
+    });
+  }
+
+  private async outcome(msg: IssueOutcome): Promise<void> {
+    this.expectSession(msg.sessionId);
+    const state = this.state;
+    if (state.step !== 'delivered' || state.issuanceId !== msg.issuanceId) {
+      throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step, issuanceId: msg.issuanceId });
+    }
+    const record = await this.deps.ledger.outcome(msg.issuanceId, msg.outcome, msg.copiesPrinted, this.deps.now());
+    this.state = { step: 'authenticated', sessionId: state.sessionId, card: state.card, city: state.city };
+    const log = this.deps.log.child({ issuanceId: msg.issuanceId, kioskId: this.kiosk.kioskId });
+    log.info({ event: 'outcome', outcome: record.outcome, copiesPrinted: record.copiesPrinted, failureCode: msg.failureCode }, 'issuance outcome');
+    this.send({ type: 'issue.recorded', sessionId: state.sessionId, issuanceId: msg.issuanceId, outcome: msg.outcome, charged: record.charged });
+    // The city keeps its 交付記録 from this; a lost notice must not block the kiosk.
+    this.deps.cities
+      .outcome(state.city, { issuanceId: msg.issuanceId, outcome: record.outcome === 'printed' ? 'printed' : 'failed', copiesPrinted: record.copiesPrinted })
+      .catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+  }
+}

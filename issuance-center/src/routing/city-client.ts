@@ -1,0 +1,165 @@
+import { request, type RequestOptions } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { createHash, X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import {
+  CITY_API,
+  DOCUMENT_HEADERS,
+  errorFromBody,
+  KonbiniError,
+  MAX_DOCUMENT_BYTES,
+  parseCityMenuResponse,
+  parseCityOutcomeResponse,
+  type CityIssueRequest,
+  type CityMenuRequest,
+  type CityMenuResponse,
+  type CityOutcomeRequest,
+  type CityOutcomeResponse,
+} from '@konbini/protocol';
+import type { CityEntry } from './directory.js';
+
+export interface LgwanTls {
+  key: string;
+  cert: string;
+  ca: string;
+}
+
+const MAX_JSON_RESPONSE = 64 * 1024;
+
+/**
+ * The centre's client for the city leg: mutual TLS with the LGWAN-sim CA, and the
+ * city's certificate pinned by fingerprint, checked during the handshake so no
+ * request body leaves the centre for an impostor.
+ */
+export class CityClient {
+  constructor(
+    private readonly tls: LgwanTls,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  private open(city: CityEntry, path: string, body: unknown): Promise<IncomingMessage> {
+    const url = new URL(path, city.endpoint);
+    const payload = Buffer.from(JSON.stringify(body));
+    const options: RequestOptions = {
+      method: 'POST',
+      hostname: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      key: this.tls.key,
+      cert: this.tls.cert,
+      ca: this.tls.ca,
+      // A fresh agent-less connection per call keeps the pin check on every handshake.
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': payload.length },
+      checkServerIdentity: (_host: string, peer: PeerCertificate) => {
+        const fp = createHash('sha256').update(peer.raw).digest('hex');
+        if (fp !== city.fingerprint256) {
+          return new KonbiniError('CITY_CERT_MISMATCH', { cityCode: city.code });
+        }
+        return undefined;
+      },
+    };
+    return new Promise((resolve, reject) => {
+      const req = request(options, resolve);
+      req.setTimeout(this.timeoutMs, () => req.destroy(new KonbiniError('CITY_UNREACHABLE', { cityCode: city.code, reason: 'timeout' })));
+      req.on('error', (err) => {
+        if (err instanceof KonbiniError) return reject(err);
+        const cause = (err as { reason?: unknown }).reason;
+        if (cause instanceof KonbiniError) return reject(cause);
+        reject(new KonbiniError('CITY_UNREACHABLE', { cityCode: city.code, reason: (err as NodeJS.ErrnoException).code ?? 'error' }, { cause: err }));
+      });
+      req.end(payload);
+    });
+  }
+
+  private async json<T>(city: CityEntry, path: string, body: unknown, parse: (d: unknown) => T): Promise<T> {
+    const res = await this.open(city, path, body);
+    const text = await readLimited(res, MAX_JSON_RESPONSE, city.code);
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new KonbiniError('CITY_PROTOCOL', { cityCode: city.code, reason: 'json' });
+    }
+    if (res.statusCode !== 200) throw errorFromBody(data);
+    try {
+      return parse(data);
+    } catch {
+      throw new KonbiniError('CITY_PROTOCOL', { cityCode: city.code, reason: 'schema' });
+    }
+  }
+
+  menu(city: CityEntry, req: CityMenuRequest): Promise<CityMenuResponse> {
+    return this.json(city, CITY_API.menu, req, parseCityMenuResponse);
+  }
+
+  outcome(city: CityEntry, req: CityOutcomeRequest): Promise<CityOutcomeResponse> {
+    return this.json(city, CITY_API.outcome, req, parseCityOutcomeResponse);
+  }
+
+  /**
+   * Ask the city to render. On success the response is the PDF, to be streamed on
+   * as it arrives; the caller reads `document` and must check the end result.
+   */
+  async issue(city: CityEntry, req: CityIssueRequest): Promise<IssuedDocument> {
+    const res = await this.open(city, CITY_API.issue, req);
+    if (res.statusCode !== 200) {
+      const text = await readLimited(res, MAX_JSON_RESPONSE, city.code);
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch {
+        throw new KonbiniError('CITY_PROTOCOL', { cityCode: city.code, reason: 'error-body' });
+      }
+      throw errorFromBody(data);
+    }
+    const contentType = String(res.headers['content-type'] ?? '');
+    const issuanceId = String(res.headers[DOCUMENT_HEADERS.issuanceId] ?? '');
+    const sha256 = String(res.headers[DOCUMENT_HEADERS.sha256] ?? '');
+    const fee = Number(res.headers[DOCUMENT_HEADERS.fee]);
+    const length = Number(res.headers['content-length']);
+    const bad =
+      !contentType.startsWith('application/pdf') ? 'content-type'
+      : issuanceId !== req.issuanceId ? 'issuance-id'
+      : !/^[0-9a-f]{64}$/.test(sha256) ? 'sha256'
+      : !Number.isInteger(fee) || fee < 0 ? 'fee'
+      : !Number.isInteger(length) || length <= 0 || length > MAX_DOCUMENT_BYTES ? 'length'
+      : null;
+    if (bad) {
+      res.destroy();
+      throw new KonbiniError('CITY_PROTOCOL', { cityCode: city.code, reason: bad, issuanceId: req.issuanceId });
+    }
+    return { issuanceId, sha256, fee, length, body: res };
+  }
+}
+
+export interface IssuedDocument {
+  issuanceId: string;
+  sha256: string;
+  fee: number;
+  length: number;
+  body: IncomingMessage;
+}
+
+function readLimited(res: IncomingMessage, limit: number, cityCode: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        res.destroy();
+        reject(new KonbiniError('CITY_PROTOCOL', { cityCode, reason: 'too-large' }));
+        return;
+      }
+      chunks.push(c);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', (err) => reject(new KonbiniError('CITY_UNREACHABLE', { cityCode, reason: 'read' }, { cause: err })));
+  });
+}
+
+/** Fingerprint of a PEM certificate as the directory stores it. */
+export function fingerprintOf(pem: string): string {
+  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+}

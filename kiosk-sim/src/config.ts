@@ -1,0 +1,50 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import type { CentreTls } from './centre/connection.js';
+
+/**
+ * The kiosk's configuration file (JSON; `npm start` writes var/run/kiosk.json).
+ * Paths are relative to the file. The centre origin is part of what the card
+ * signs, so it comes from here and never from the network.
+ */
+export interface KioskConfigFile {
+  centreUrl: string;
+  centreOrigin?: string;
+  kioskId?: string;
+  tls: { key: string; cert: string; ca: string };
+  /** Where the demo card files are. */
+  cardsDir: string;
+  /** Kiosk-private working directory (spool). */
+  workDir: string;
+}
+
+export interface KioskConfig {
+  centreUrl: string;
+  centreOrigin: string;
+  kioskId: string;
+  tls: CentreTls;
+  cardsDir: string;
+  workDir: string;
+}
+
+export const DEFAULT_CONFIG = 'var/run/kiosk.json';
+
+export function loadKioskConfig(path: string): KioskConfig {
+  if (!existsSync(path)) {
+    throw new Error(`no kiosk configuration at ${path}: start the stack with \`npm start\` first, or pass --config`);
+  }
+  const file = JSON.parse(readFileSync(path, 'utf8')) as KioskConfigFile;
+  const base = dirname(resolve(path));
+  const read = (p: string) => readFileSync(resolve(base, p), 'utf8');
+  const tls = { key: read(file.tls.key), cert: read(file.tls.cert), ca: read(file.tls.ca) };
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(tls.cert).subject)?.[1];
+  return {
+    centreUrl: file.centreUrl,
+    centreOrigin: file.centreOrigin ?? new URL(file.centreUrl).origin,
+    kioskId: file.kioskId ?? cn ?? 'unknown',
+    tls,
+    cardsDir: resolve(base, file.cardsDir),
+    workDir: resolve(base, file.workDir),
+  };
+}

@@ -1,0 +1,192 @@
+import { X509Certificate } from 'node:crypto';
+import {
+  cardSerialOf,
+  challengeDigest,
+  isCertType,
+  KonbiniError,
+  verifyBinding,
+  type CertOptions,
+  type CityRef,
+  type MenuItem,
+  type MenuRefusal,
+} from '@konbini/protocol';
+import type { CardReader } from '../reader/card-reader.js';
+import { JpkiClient } from '../reader/jpki-client.js';
+import type { CentreConnection } from '../centre/connection.js';
+import type { Printer } from '../printer/printer.js';
+import { DocumentBuffer } from './document-buffer.js';
+
+/** What the kiosk shows and asks; the headless CLI and the screen each implement it. */
+export interface KioskUi {
+  /** Progress for the resident: a step name and ids only. */
+  step(name: IssuanceStep, info?: Record<string, string | number>): void;
+  /** The resident enters the PIN (4 digits); `wrong` is the previous attempt's PIN_WRONG. */
+  pin(triesLeft: number, wrong?: KonbiniError): Promise<string>;
+  /** The resident chooses from the menu. */
+  choose(menu: { city: CityRef; items: MenuItem[]; refusals: MenuRefusal[] }): Promise<{ certType: string; options: CertOptions; copies: number }>;
+  /** Take payment; resolves with what was paid (≥ fee) or rejects PAYMENT_SHORT. */
+  pay(fee: number): Promise<{ paid: number; change: number }>;
+}
+
+export type IssuanceStep =
+  | 'reading-card'
+  | 'authenticating'
+  | 'menu'
+  | 'requesting'
+  | 'receiving'
+  | 'verified'
+  | 'paid'
+  | 'remove-card'
+  | 'printing'
+  | 'printed'
+  | 'wiped';
+
+export interface IssuanceConfig {
+  kioskId: string;
+  /** The centre origin as this kiosk is configured: part of what the card signs. */
+  centreOrigin: string;
+}
+
+export interface IssuanceResult {
+  issuanceId: string;
+  certType: string;
+  copies: number;
+  fee: number;
+  charged: number;
+  sheets: string[];
+}
+
+/**
+ * One resident's issuance at the kiosk, DESIGN §4 steps 2-12. The document is
+ * checked against this session's own issuance id and card before anything is
+ * paid or printed, printing waits for the card to be removed, and every path out
+ * of here wipes the document.
+ */
+export async function runIssuance(
+  config: IssuanceConfig,
+  reader: CardReader,
+  centre: CentreConnection,
+  printer: Printer,
+  ui: KioskUi,
+  signal?: AbortSignal,
+): Promise<IssuanceResult> {
+  ui.step('reading-card');
+  await reader.waitForCard(signal);
+  const removed = new AbortController();
+  const onRemoved = () => removed.abort(new KonbiniError('CARD_REMOVED'));
+  reader.on('removed', onRemoved);
+  let doc: DocumentBuffer | null = null;
+  let sessionId: string | null = null;
+  let delivered: { issuanceId: string } | null = null;
+  try {
+    const jpki = new JpkiClient(reader);
+    await jpki.selectJpki();
+    const certDer = await jpki.readAuthCertificate();
+    const cardSerial = cardSerialOf(certDer);
+    // The card's own certificate check is the centre's job; a parse here only catches a broken read.
+    try {
+      new X509Certificate(certDer);
+    } catch {
+      throw new KonbiniError('CARD_UNREADABLE', { reason: 'certificate' });
+    }
+
+    ui.step('authenticating');
+    centre.send({ type: 'session.start', authCert: certDer.toString('base64') });
+    const challenge = await centre.next(['session.challenge']);
+    sessionId = challenge.sessionId;
+    await verifyPin(jpki, ui);
+    const digest = challengeDigest(config.centreOrigin, config.kioskId, Buffer.from(challenge.nonce, 'base64'));
+    const signature = await jpki.signWithAuthKey(digest);
+    centre.send({ type: 'session.auth', sessionId, signature: signature.toString('base64') });
+    const menu = await centre.next(['session.menu']);
+
+    ui.step('menu', { city: menu.city.code });
+    const choice = await ui.choose(menu);
+    if (!isCertType(choice.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN');
+    if (removed.signal.aborted) throw removed.signal.reason;
+
+    ui.step('requesting', { certType: choice.certType });
+    centre.send({ type: 'issue.request', sessionId, certType: choice.certType, options: choice.options, copies: choice.copies });
+    const accepted = await centre.next(['issue.accepted']);
+    doc = new DocumentBuffer(accepted.issuanceId);
+    centre.expectDocument(accepted.issuanceId, doc);
+    ui.step('receiving', { issuanceId: accepted.issuanceId });
+    const announced = await centre.next(['issue.document']);
+    centre.stopExpecting();
+    if (announced.issuanceId !== accepted.issuanceId) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'announced-id' });
+    delivered = { issuanceId: accepted.issuanceId };
+    const pdf = doc.complete(announced);
+    verifyBinding(pdf, { issuanceId: accepted.issuanceId, cardSerial });
+    if (removed.signal.aborted) throw removed.signal.reason;
+    ui.step('verified', { issuanceId: accepted.issuanceId });
+
+    await ui.pay(accepted.fee);
+    ui.step('paid', { fee: accepted.fee });
+
+    // As at real kiosks: nothing prints while the card is still on the reader.
+    reader.off('removed', onRemoved);
+    ui.step('remove-card');
+    await reader.waitForRemoval(signal);
+
+    ui.step('printing', { issuanceId: accepted.issuanceId });
+    let printed;
+    try {
+      printed = await printer.print(accepted.issuanceId, pdf, accepted.copies);
+    } finally {
+      doc.wipe();
+      ui.step('wiped', { issuanceId: accepted.issuanceId });
+    }
+    ui.step('printed', { issuanceId: accepted.issuanceId, copies: printed.copiesPrinted });
+    centre.send({ type: 'issue.outcome', sessionId, issuanceId: accepted.issuanceId, outcome: 'printed', copiesPrinted: printed.copiesPrinted });
+    delivered = null;
+    const recorded = await centre.next(['issue.recorded']);
+    centre.send({ type: 'session.end', sessionId });
+    return {
+      issuanceId: accepted.issuanceId,
+      certType: accepted.certType,
+      copies: printed.copiesPrinted,
+      fee: accepted.fee,
+      charged: recorded.charged,
+      sheets: printed.sheets,
+    };
+  } catch (err) {
+    const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
+    if (sessionId && delivered) {
+      // The centre must learn nothing was printed, so nothing is charged.
+      try {
+        centre.send({ type: 'issue.outcome', sessionId, issuanceId: delivered.issuanceId, outcome: 'failed', copiesPrinted: 0, failureCode: e.code });
+        await centre.next(['issue.recorded'], 10_000);
+      } catch {
+        /* the centre records a delivered-but-unreported issuance as not charged */
+      }
+    }
+    throw e;
+  } finally {
+    reader.off('removed', onRemoved);
+    centre.stopExpecting();
+    doc?.wipe();
+  }
+}
+
+/**
+ * PIN entry: the card counts the tries (3, then locked). After a wrong PIN the UI
+ * is asked again with the tries left; a UI that will not ask again (the headless
+ * CLI) rethrows the PIN_WRONG it is given.
+ */
+async function verifyPin(jpki: JpkiClient, ui: KioskUi): Promise<void> {
+  let tries = await jpki.authPinTriesLeft();
+  let wrong: KonbiniError | undefined;
+  while (tries > 0) {
+    const pin = await ui.pin(tries, wrong);
+    if (!/^[0-9]{4}$/.test(pin)) throw new KonbiniError('PIN_FORMAT');
+    try {
+      await jpki.verifyAuthPin(pin);
+      return;
+    } catch (err) {
+      if (!(err instanceof KonbiniError) || err.code !== 'PIN_WRONG') throw err;
+      wrong = err;
+      tries = typeof err.detail.triesLeft === 'number' ? err.detail.triesLeft : tries - 1;
+    }
+  }
+  throw new KonbiniError('PIN_LOCKED');
+}
