@@ -1,5 +1,6 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -9,6 +10,20 @@ import { InProcessReader } from '../../kiosk-sim/src/reader/in-process-reader.js
 import { TrayPrinter } from '../../kiosk-sim/src/printer/printer.js';
 import { runIssuance, type KioskUi } from '../../kiosk-sim/src/session/issuance.js';
 import { cardFor, startStack, type Stack } from './stack.js';
+
+// Never execFileSync here: the centre and the city run in this process, and a
+// blocked event loop would leave the child waiting on them for ever.
+const run = promisify(execFile);
+
+/** One stack for the tests that need no log capture: each starts a PGlite replica. */
+let shared: Promise<Stack> | undefined;
+function sharedStack(): Promise<Stack> {
+  shared ??= startStack();
+  return shared;
+}
+t.teardown(async () => {
+  if (shared) await (await shared).close();
+});
 
 /** A resident at the kiosk who types the given PINs and takes `choice`. */
 function resident(reader: InProcessReader, pins: string[], choice: { certType: string; options?: CertOptions; copies?: number }) {
@@ -76,16 +91,16 @@ t.test('a 住民票 is issued end to end and only the paper remains', async (t) 
   t.same(a.steps.slice(-5), ['paid', 'remove-card', 'printing', 'wiped', 'printed'], 'paid before the card was removed, printed after');
 
   const sheets = readdirSync(a.tray);
-  t.same(sheets, [`${result.issuanceId}-1.pdf`], 'one sheet, named by its issuance id');
+  t.same(sheets, [`${result.issuanceId}.pdf`], 'one print job, named by its issuance id');
   const sheet = join(a.tray, sheets[0]!);
-  const text = execFileSync('pdftotext', ['-layout', sheet, '-'], { encoding: 'utf8' });
+  const { stdout: text } = await run('pdftotext', ['-layout', sheet, '-'], { encoding: 'utf8' });
   const holder = stack.dataset.residents.find((r) => r.id === a.card.residentId)!;
   t.match(text, '住民票');
   t.match(text.replace(/\s+/g, ''), `${holder.familyName}${holder.givenName}`.replace(/[\u{e0100}-\u{e01ef}]/gu, ''), 'names the card holder');
   t.match(text, result.issuanceId, 'carries its issuance id');
   const stranger = stack.dataset.residents.find((r) => r.householdId !== holder.householdId && r.familyName !== holder.familyName)!;
   t.notMatch(text.replace(/\s+/g, ''), `${stranger.familyName}${stranger.givenName}`, 'names nobody from another household');
-  const fonts = execFileSync('pdffonts', [sheet], { encoding: 'utf8' });
+  const { stdout: fonts } = await run('pdffonts', [sheet], { encoding: 'utf8' });
   const rows = fonts.split('\n').slice(2).filter(Boolean);
   t.ok(rows.length > 0, 'has fonts');
   for (const row of rows) t.match(row, /\byes\s+yes\s+(yes|no)\s+\d+\s+\d+\s*$/, `embedded subset: ${row.slice(0, 40)}`);
@@ -97,8 +112,7 @@ t.test('a 住民票 is issued end to end and only the paper remains', async (t) 
 });
 
 t.test('wrong PIN: the resident is told how many tries are left', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const card = cardFor('ok');
   const wrong = card.jpki.authPin === '9999' ? '9998' : '9999';
   const a = await attempt(stack, 'ok', [wrong]);
@@ -109,16 +123,14 @@ t.test('wrong PIN: the resident is told how many tries are left', async (t) => {
 });
 
 t.test('three wrong PINs lock the card', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const wrong = cardFor('ok').jpki.authPin === '0000' ? '1111' : '0000';
   const a = await attempt(stack, 'ok', [wrong, wrong, wrong]);
   t.equal(a.error?.code, 'PIN_LOCKED');
 });
 
 t.test('cards the centre must refuse', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   for (const [scenario, code] of [
     ['not-linked', 'CARD_NOT_LINKED'],
     ['revoked', 'CARD_CERT_REVOKED'],
@@ -132,8 +144,7 @@ t.test('cards the centre must refuse', async (t) => {
 });
 
 t.test('residents the city must refuse get the reason on the menu', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   for (const [scenario, code] of [
     ['moving-out', 'RESIDENT_MOVING_OUT'],
     ['support-measure', 'SUPPORT_MEASURE'],
@@ -145,8 +156,7 @@ t.test('residents the city must refuse get the reason on the menu', async (t) =>
 });
 
 t.test('an unknown certificate type is refused by the centre with its own code', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const card = cardFor('ok');
   const reader = new InProcessReader();
   reader.insert(VirtualCard.fromFile(stack.cardFile(card)));
@@ -174,8 +184,7 @@ t.test('an unknown certificate type is refused by the centre with its own code',
 });
 
 t.test('a signature made for another kiosk or centre is refused', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const a = await (async () => {
     const card = cardFor('ok');
     const reader = new InProcessReader();
@@ -197,8 +206,7 @@ t.test('a signature made for another kiosk or centre is refused', async (t) => {
 });
 
 t.test('kiosk identity is checked at the TLS handshake', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const ca = stack.kioskTls().ca;
   const handshake = (opts: { key?: string; cert?: string }) =>
     new Promise<string>((resolve) => {
@@ -220,24 +228,21 @@ t.test('kiosk identity is checked at the TLS handshake', async (t) => {
   t.equal(await handshake({ key: good.key, cert: good.cert }), 'open', 'a registered kiosk connects');
 
   // The same from a TLS client nobody here wrote: openssl s_client without a certificate.
-  const out = (() => {
-    try {
-      return execFileSync('openssl', ['s_client', '-connect', `127.0.0.1:${stack.centrePort}`, '-CAfile', '/dev/null', '-quiet'], {
-        input: 'GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n',
-        encoding: 'utf8',
-        timeout: 5000,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-    } catch (err) {
-      return String((err as { stderr?: string }).stderr ?? err);
-    }
-  })();
+  const out = await new Promise<string>((resolve) => {
+    const child = execFile(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${stack.centrePort}`, '-CAfile', '/dev/null', '-quiet'],
+      { encoding: 'utf8', timeout: 10_000 },
+      (err, stdout, stderr) => resolve(`${stdout}${stderr}${err ? ` exit=${err.code ?? err.signal}` : ''}`),
+    );
+    child.stdin?.end('GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  });
+  t.match(out, /alert|error|errno|exit=/i, 'openssl reports the refused handshake');
   t.notMatch(out, /"status":"ok"/, 'openssl without a client certificate gets no answer');
 });
 
 t.test('messages failing their schema get MESSAGE_INVALID, unknown ones MESSAGE_UNKNOWN_TYPE, out of order MESSAGE_OUT_OF_ORDER', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const tls = stack.kioskTls();
   const ws = new WebSocket(stack.centreUrl, tls);
   await new Promise((r) => ws.once('open', r));
@@ -259,8 +264,7 @@ t.test('messages failing their schema get MESSAGE_INVALID, unknown ones MESSAGE_
 });
 
 t.test('the headless CLI issues against a running centre and exits non-zero with the code otherwise', async (t) => {
-  const stack = await startStack();
-  t.teardown(() => stack.close());
+  const stack = await sharedStack();
   const { writeFileSync, mkdirSync } = await import('node:fs');
   const { ROOT, FIXTURES, PKI } = await import('./stack.js');
   const manifest = JSON.parse(readFileSync(join(PKI, 'manifest.json'), 'utf8'));
@@ -279,29 +283,30 @@ t.test('the headless CLI issues against a running centre and exits non-zero with
       workDir: join(stack.tmp, 'kiosk-work'),
     }),
   );
-  const cli = (args: string[]) => {
+  const cli = async (args: string[]) => {
     try {
-      return { code: 0, out: execFileSync(process.execPath, [join(ROOT, 'kiosk-sim/bin/kiosk-sim.js'), ...args, '--config', config], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+      const r = await run(process.execPath, [join(ROOT, 'kiosk-sim/bin/kiosk-sim.js'), ...args, '--config', config], { encoding: 'utf8' });
+      return { code: 0, out: r.stdout + r.stderr };
     } catch (err) {
-      const e = err as { status: number; stdout: string; stderr: string };
-      return { code: e.status, out: e.stdout + e.stderr };
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, out: e.stdout + e.stderr };
     }
   };
-  const list = cli(['card', 'list', '--json']);
+  const list = await cli(['card', 'list', '--json']);
   t.equal(list.code, 0);
   t.same(JSON.parse(list.out).map((c: { cardId: string }) => c.cardId), [card.cardId]);
   const tray = join(stack.tmp, 'cli-tray');
-  const ok = cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin, '--type', 'resident-record', '--tray', tray]);
+  const ok = await cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin, '--type', 'resident-record', '--tray', tray]);
   t.equal(ok.code, 0, ok.out);
   t.match(ok.out, /^printed issuance=[0-9a-f-]{36} type=resident-record copies=1 charged=\d+$/m);
   t.equal(readdirSync(tray).length, 1);
-  const bad = cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin === '0000' ? '1111' : '0000', '--type', 'resident-record', '--tray', tray]);
+  const bad = await cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin === '0000' ? '1111' : '0000', '--type', 'resident-record', '--tray', tray]);
   t.equal(bad.code, 1);
   t.match(bad.out, /error PIN_WRONG: .*\(2 tries left\)/);
-  const unknownType = cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin, '--type', 'passport', '--tray', tray]);
+  const unknownType = await cli(['issue', '--card', card.cardId, '--pin', card.jpki.authPin, '--type', 'passport', '--tray', tray]);
   t.equal(unknownType.code, 1);
   t.match(unknownType.out, /error CERT_TYPE_UNKNOWN/);
-  const unknownCard = cli(['issue', '--card', 'C9999', '--pin', '1234', '--type', 'resident-record', '--tray', tray]);
+  const unknownCard = await cli(['issue', '--card', 'C9999', '--pin', '1234', '--type', 'resident-record', '--tray', tray]);
   t.equal(unknownCard.code, 1);
   t.match(unknownCard.out, /error CARD_UNKNOWN/);
   t.same(filesUnder(join(stack.tmp, 'kiosk-work')), [], 'CLI leaves no spool behind');

@@ -115,7 +115,9 @@ export function buildApp(opts: CentreOptions) {
 
   app.get('/v1/health', async () => ({ status: 'ok', kiosks: wss.clients.size }));
 
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: the server's close waits for every socket, and an
+  // upgraded kiosk socket never ends on its own.
+  app.addHook('preClose', async () => {
     for (const ws of wss.clients) ws.terminate();
     wss.close();
   });

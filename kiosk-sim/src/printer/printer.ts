@@ -9,6 +9,7 @@ export interface PrintResult {
 }
 
 export interface Printer {
+  /** Print the whole job; `copies` is how many copies the document holds. */
   print(issuanceId: string, pdf: Buffer, copies: number): Promise<PrintResult>;
 }
 
@@ -37,14 +38,14 @@ export class TrayPrinter implements Printer {
       const fault = this.fault?.() ?? null;
       if (fault === 'jam') throw new KonbiniError('PRINTER_JAM', { issuanceId });
       if (fault === 'out-of-paper') throw new KonbiniError('PRINTER_OUT_OF_PAPER', { issuanceId });
-      const sheets: string[] = [];
-      for (let copy = 1; copy <= copies; copy++) {
-        const sheet = join(this.trayDir, `${issuanceId}-${copy}.pdf`);
-        const partial = `${sheet}.partial`;
-        await writeFileSynced(partial, pdf, 0o644);
-        await rename(partial, sheet);
-        sheets.push(sheet);
-      }
+      // The city renders every copy into the one document (each copy starts on a
+      // new page and names itself "k/n"), so the job is printed once, whole: the
+      // tray holds one file per issuance, named by the issuance id only.
+      const sheet = join(this.trayDir, `${issuanceId}.pdf`);
+      const partial = `${sheet}.partial`;
+      await writeFileSynced(partial, pdf, 0o644);
+      await rename(partial, sheet);
+      const sheets = [sheet];
       return { copiesPrinted: copies, sheets };
     } finally {
       await wipeFile(spool);

@@ -103,6 +103,10 @@ export async function runIssuance(
     ui.step('menu', { city: menu.city.code });
     const choice = await ui.choose(menu);
     if (!isCertType(choice.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN');
+    // The city already said why this resident cannot have this type: tell them now
+    // rather than after a round trip (the city would refuse the request the same way).
+    const refused = menu.refusals.find((r) => r.certType === choice.certType);
+    if (refused) throw new KonbiniError(refused.code, { certType: refused.certType });
     if (removed.signal.aborted) throw removed.signal.reason;
 
     ui.step('requesting', { certType: choice.certType });
