@@ -1,23 +1,37 @@
 #!/usr/bin/env node
 // Starts the whole stack on this machine from the dev PKI and fixtures that
-// scripts/setup.sh made: one city certificate server per fixture city, the
-// issuance centre, and writes the kiosk's configuration so `npx kiosk-sim` finds
-// the centre. Prints the endpoints, then `ready`. Ctrl-C stops everything.
+// scripts/setup.sh made: one city certificate server per fixture city, then the
+// issuance centre, then writes the kiosk's configuration so `npx kiosk-sim` finds
+// the centre. Prints the endpoints and where the logs are, then `ready`.
+// Ctrl-C (or SIGTERM) stops everything it started.
+//
+// Environment (all optional): KONBINI_HOST (127.0.0.1), KONBINI_CENTRE_PORT (7444),
+// KONBINI_CITY_PORT (7450: first city, the next ones follow; 0 = any free port),
+// KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const pkiDir = join(root, 'var/pki');
 const fixturesDir = join(root, 'var/fixtures');
-const runDir = join(root, 'var/run');
+const stateDir = resolve(root, process.env.KONBINI_STATE_DIR ?? 'var');
+const runDir = join(stateDir, 'run');
+const logDir = join(stateDir, 'log');
 mkdirSync(runDir, { recursive: true });
+mkdirSync(logDir, { recursive: true });
 
 const HOST = process.env.KONBINI_HOST ?? '127.0.0.1';
 const CENTRE_PORT = Number(process.env.KONBINI_CENTRE_PORT ?? 7444);
 const CITY_BASE_PORT = Number(process.env.KONBINI_CITY_PORT ?? 7450);
 
-const manifest = JSON.parse(readFileSync(join(pkiDir, 'manifest.json'), 'utf8'));
+let manifest;
+try {
+  manifest = JSON.parse(readFileSync(join(pkiDir, 'manifest.json'), 'utf8'));
+} catch {
+  process.stderr.write('start: no dev PKI in var/pki: run `npm start` (it runs the setup) or `npm run setup`\n');
+  process.exit(1);
+}
 const pki = (name) => {
   const rec = manifest.certs[name];
   if (!rec) throw new Error(`dev PKI has no ${name}: run \`npm run setup\``);
@@ -28,65 +42,41 @@ const rel = (p) => relative(runDir, p);
 const cityFiles = readdirSync(fixturesDir).filter((f) => /^city-\d{6}\.json$/.test(f)).sort();
 const cities = cityFiles.map((f, i) => {
   const code = f.slice(5, 11);
-  return { code, dataset: join(fixturesDir, f), port: CITY_BASE_PORT + i, ...pki(`lgwan-city-${code}`) };
+  return { code, dataset: join(fixturesDir, f), port: CITY_BASE_PORT === 0 ? 0 : CITY_BASE_PORT + i, ...pki(`lgwan-city-${code}`) };
 });
-
-const centreConfig = {
-  host: HOST,
-  port: CENTRE_PORT,
-  origin: `wss://localhost:${CENTRE_PORT}`,
-  kioskTls: {
-    key: rel(pki('kiosk-line-centre').key),
-    cert: rel(pki('kiosk-line-centre').cert),
-    ca: rel(pki('kiosk-line-ca').cert),
-    ...(manifest.crls['kiosk-line-ca'] ? { crl: rel(join(pkiDir, manifest.crls['kiosk-line-ca'].pem)) } : {}),
-  },
-  lgwanTls: { key: rel(pki('lgwan-centre').key), cert: rel(pki('lgwan-centre').cert), ca: rel(pki('lgwan-ca').cert) },
-  jpki: { roots: [rel(pki('jpki-auth-ca').cert)], crl: rel(join(fixturesDir, 'jpki-auth.crl.der')) },
-  directory: rel(join(fixturesDir, 'centre.json')),
-  cities: cities.map((c) => ({ code: c.code, endpoint: `https://localhost:${c.port}`, cert: rel(c.cert) })),
-};
-writeFileSync(join(runDir, 'centre.json'), JSON.stringify(centreConfig, null, 2));
-
-const kioskId = process.env.KONBINI_KIOSK_ID ?? 'K0001';
-const kioskConfig = {
-  centreUrl: `wss://localhost:${CENTRE_PORT}/v1/kiosk`,
-  centreOrigin: centreConfig.origin,
-  kioskId,
-  tls: { key: rel(pki(`kiosk-${kioskId}`).key), cert: rel(pki(`kiosk-${kioskId}`).cert), ca: rel(pki('kiosk-line-ca').cert) },
-  cardsDir: rel(join(fixturesDir, 'cards')),
-  workDir: rel(join(root, 'var/kiosk')),
-};
-writeFileSync(join(runDir, 'kiosk.json'), JSON.stringify(kioskConfig, null, 2));
 
 const children = [];
 let stopping = false;
 
-function launch(name, args, readyPattern) {
+/**
+ * Start one service; its output goes to var/log/<name>.log. Resolves with the URL
+ * of its `listening <url>` line (the one line each CLI prints on stdout).
+ */
+function launch(name, args) {
   return new Promise((resolveReady, rejectReady) => {
+    const logPath = join(logDir, `${name}.log`);
+    const log = createWriteStream(logPath, { flags: 'a' });
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push({ name, child });
+    children.push({ name, child, logPath });
     let buffered = '';
-    const onLine = (line) => {
-      if (readyPattern.test(line)) resolveReady(line.trim());
-    };
     child.stdout.on('data', (d) => {
+      log.write(d);
       buffered += d.toString();
       let nl;
       while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
+        const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        onLine(line);
-        if (process.env.KONBINI_VERBOSE) process.stdout.write(`[${name}] ${line}\n`);
+        if (line.startsWith('listening ')) resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath });
       }
     });
-    child.stderr.on('data', (d) => process.stderr.write(`[${name}] ${d}`));
+    child.stderr.on('data', (d) => log.write(d));
     child.on('exit', (code, signal) => {
+      log.end();
       if (!stopping) {
-        process.stderr.write(`${name} exited (${signal ?? code}); stopping the stack\n`);
+        process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; stopping the stack\n`);
         stop(1);
       }
-      rejectReady(new Error(`${name} exited before it was ready`));
+      rejectReady(new Error(`${name} exited before it was ready (see ${relative(process.cwd(), logPath)})`));
     });
   });
 }
@@ -94,41 +84,78 @@ function launch(name, args, readyPattern) {
 function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   const deadline = setTimeout(() => {
-    for (const { child } of children) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }, 5000);
-  Promise.all(children.map(({ child }) => (child.exitCode !== null ? null : new Promise((r) => child.once('exit', r))))).then(() => {
+  const exited = ({ child }) =>
+    child.exitCode !== null || child.signalCode !== null ? null : new Promise((r) => child.once('exit', r));
+  Promise.all(children.map(exited)).then(() => {
     clearTimeout(deadline);
+    console.log('stopped');
     process.exit(code);
   });
 }
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
+const portOf = (url) => Number(new URL(url.replace(/^wss:/, 'https:')).port);
+
 const started = Date.now();
 try {
-  const cityLines = await Promise.all(
+  const cityUp = await Promise.all(
     cities.map((c) =>
-      launch(
-        `city ${c.code}`,
-        [
-          'city-cert-server/bin/city-cert.js', 'serve',
-          '--dataset', c.dataset,
-          '--db', join(root, 'var/city-db', c.code),
-          '--host', HOST, '--port', String(c.port),
-          '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
-        ],
-        /^listening /,
-      ),
+      launch(`city-${c.code}`, [
+        'city-cert-server/bin/city-cert.js', 'serve',
+        '--dataset', c.dataset,
+        '--db', join(stateDir, 'city-db', c.code),
+        '--host', HOST, '--port', String(c.port),
+        '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
+      ]),
     ),
   );
-  cityLines.forEach((line, i) => console.log(`city ${cities[i].code}: ${line.replace(/^listening /, '')}`));
-  const centreLine = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')], /^listening /);
-  console.log(`centre (kiosk line): ${centreLine.replace(/^listening /, '')}`);
-  console.log(`kiosk ${kioskId}: headless CLI, configured by var/run/kiosk.json`);
-  console.log(`  npx kiosk-sim card list`);
-  console.log(`  npx kiosk-sim issue --card <id> --pin <pin> --type resident-record --tray var/tray`);
+  cityUp.forEach((up, i) => {
+    cities[i].port = portOf(up.url);
+    console.log(`city ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${relative(process.cwd(), up.logPath)})`);
+  });
+
+  // The city certificates are pinned by the centre (fingerprint taken from `cert`).
+  const centreConfig = {
+    host: HOST,
+    port: CENTRE_PORT,
+    // Without a fixed port the centre derives its origin from the port it got.
+    ...(CENTRE_PORT !== 0 ? { origin: `wss://localhost:${CENTRE_PORT}` } : {}),
+    kioskTls: {
+      key: rel(pki('kiosk-line-centre').key),
+      cert: rel(pki('kiosk-line-centre').cert),
+      ca: rel(pki('kiosk-line-ca').cert),
+      ...(manifest.crls['kiosk-line-ca'] ? { crl: rel(join(pkiDir, manifest.crls['kiosk-line-ca'].pem)) } : {}),
+    },
+    lgwanTls: { key: rel(pki('lgwan-centre').key), cert: rel(pki('lgwan-centre').cert), ca: rel(pki('lgwan-ca').cert) },
+    jpki: { roots: [rel(pki('jpki-auth-ca').cert)], crl: rel(join(fixturesDir, 'jpki-auth.crl.der')) },
+    directory: rel(join(fixturesDir, 'centre.json')),
+    cities: cities.map((c) => ({ code: c.code, endpoint: `https://localhost:${c.port}`, cert: rel(c.cert) })),
+  };
+  writeFileSync(join(runDir, 'centre.json'), JSON.stringify(centreConfig, null, 2));
+  const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')]);
+  const centrePort = portOf(centre.url);
+  console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, log ${relative(process.cwd(), centre.logPath)})`);
+
+  const kioskId = process.env.KONBINI_KIOSK_ID ?? 'K0001';
+  const kioskConfig = {
+    centreUrl: `wss://localhost:${centrePort}/v1/kiosk`,
+    centreOrigin: `wss://localhost:${centrePort}`,
+    kioskId,
+    tls: { key: rel(pki(`kiosk-${kioskId}`).key), cert: rel(pki(`kiosk-${kioskId}`).cert), ca: rel(pki('kiosk-line-ca').cert) },
+    cardsDir: rel(join(fixturesDir, 'cards')),
+    workDir: rel(join(stateDir, 'kiosk')),
+  };
+  const kioskConfigPath = join(runDir, 'kiosk.json');
+  writeFileSync(kioskConfigPath, JSON.stringify(kioskConfig, null, 2));
+  const configFlag = stateDir === join(root, 'var') ? '' : ` --config ${kioskConfigPath}`;
+  console.log(`kiosk ${kioskId}: headless CLI, configured by ${relative(process.cwd(), kioskConfigPath)}`);
+  console.log(`  npx kiosk-sim card list${configFlag}`);
+  console.log(`  npx kiosk-sim issue --card C0001 --pin <PIN from card list> --type resident-record --tray var/tray${configFlag}`);
   console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s (Ctrl-C stops all)`);
 } catch (err) {
   process.stderr.write(`start failed: ${err.message}\n`);

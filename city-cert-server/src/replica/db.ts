@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 
 /**
@@ -73,6 +74,8 @@ class PgliteDb implements Db {
 }
 
 export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
+  // PGlite makes only the last path segment; city staff give a path like var/city-db/<code>.
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const pg = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
   return new PgliteDb(pg);
 }

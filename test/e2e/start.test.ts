@@ -1,0 +1,103 @@
+/**
+ * `npm start`'s second half (scripts/start.mjs; the first half is the setup that
+ * `npm test` has just run) as a user meets it: the three services come up as
+ * separate processes, it prints the endpoints and `ready`, the kiosk CLI issues a
+ * 住民票 against it, and SIGINT (Ctrl-C) stops every process it started.
+ * Ports are 0 and the state directory is private, so it never meets a stack the
+ * developer is running.
+ */
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import { ROOT, cardFor, cityDataset, requireFixtures } from './stack.js';
+
+const run = promisify(execFile);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C stops it all', async (t) => {
+  requireFixtures();
+  const state = mkdtempSync(join(tmpdir(), 'konbini-start-'));
+  const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_STATE_DIR: state },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (/^ready in [\d.]+ s/m.test(out)) {
+        clearInterval(timer);
+        resolve();
+      }
+      if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`start.mjs exited ${child.exitCode}: ${err}`));
+      }
+    }, 100);
+  });
+  t.match(out, /^city 991015: https:\/\/127\.0\.0\.1:\d+ \(pid \d+, log /m, 'prints each city endpoint');
+  t.match(out, /^centre \(kiosk line\): wss:\/\/127\.0\.0\.1:\d+\/v1\/kiosk/m, 'prints the centre endpoint');
+  const pids = [...out.matchAll(/\(pid (\d+),/g)].map((m) => Number(m[1]));
+  const ports = [...out.matchAll(/:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+  t.equal(pids.length, 3, 'two cities and the centre, each its own process');
+  for (const port of ports) t.ok(await accepts(port), `port ${port} accepts connections`);
+  t.ok(readdirSync(join(state, 'log')).includes('centre.log'), 'logs go to the state directory');
+
+  const card = cardFor('ok');
+  const config = join(state, 'run/kiosk.json');
+  const tray = join(state, 'tray');
+  const issued = await run(
+    process.execPath,
+    [join(ROOT, 'kiosk-sim/bin/kiosk-sim.js'), 'issue', '--card', card.cardId, '--pin', card.jpki.authPin, '--type', 'resident-record', '--tray', tray, '--config', config],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  t.match(issued.stdout, /^printed issuance=[0-9a-f-]{36} type=resident-record copies=1 charged=\d+$/m);
+  t.equal(readdirSync(tray).length, 1, 'one document in the tray');
+  const holder = cityDataset(card.cityCode).residents.find((r) => r.id === card.residentId)!;
+  for (const name of ['centre', `city-${card.cityCode}`]) {
+    const log = readFileSync(join(state, `log/${name}.log`), 'utf8');
+    t.match(log, /"msg"/, `${name} logged`);
+    t.notMatch(log, holder.familyName, `no holder name in the ${name} log`);
+    // Standalone only: a PIN's four digits may well occur inside a timestamp or uuid.
+    t.notMatch(log, new RegExp(`(?<![0-9a-f-])${card.jpki.authPin}(?![0-9a-f-])`), `no PIN in the ${name} log`);
+  }
+
+  child.kill('SIGINT');
+  const end = await exited;
+  t.equal(end.code, 0, 'exits 0 on Ctrl-C');
+  t.match(out, /^stopped$/m);
+  for (const pid of pids) t.notOk(alive(pid), `service pid ${pid} is gone`);
+  for (const port of ports) t.notOk(await accepts(port), `port ${port} is closed`);
+});
