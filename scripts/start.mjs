@@ -73,8 +73,14 @@ function launch(name, args) {
     child.on('exit', (code, signal) => {
       log.end();
       if (!stopping) {
-        process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; stopping the stack\n`);
-        stop(1);
+        // Ctrl-C in a terminal reaches the whole process group: a service may see
+        // it before this script does. That is a stop, not a crash.
+        if (signal === 'SIGINT' || signal === 'SIGTERM' || code === 0) {
+          stop(0);
+        } else {
+          process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; stopping the stack\n`);
+          stop(1);
+        }
       }
       rejectReady(new Error(`${name} exited before it was ready (see ${relative(process.cwd(), logPath)})`));
     });
