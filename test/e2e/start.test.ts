@@ -44,6 +44,8 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
     cwd: ROOT,
     env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_STATE_DIR: state },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so Ctrl-C can be sent the way a terminal sends it.
+    detached: true,
   });
   let out = '';
   let err = '';
@@ -51,7 +53,7 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     rmSync(state, { recursive: true, force: true });
   });
 
@@ -94,7 +96,8 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
     t.notMatch(log, new RegExp(`(?<![0-9a-f-])${card.jpki.authPin}(?![0-9a-f-])`), `no PIN in the ${name} log`);
   }
 
-  child.kill('SIGINT');
+  // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+  process.kill(-child.pid!, 'SIGINT');
   const end = await exited;
   t.equal(end.code, 0, 'exits 0 on Ctrl-C');
   t.match(out, /^stopped$/m);
