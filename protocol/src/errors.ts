@@ -47,6 +47,8 @@ export const ERRORS = {
   CARD_CERT_KEY_USAGE: e(403, 'カードの電子証明書の用途が正しくありません。', 'The card certificate is not for user authentication.'),
   CARD_CERT_REVOKED: e(403, 'カードの電子証明書は失効しています。市区町村の窓口にお問い合わせください。', 'The card certificate has been revoked. Please contact your city hall.'),
   CRL_STALE: e(503, 'ただいま本人確認ができません。しばらくしてからお試しください。', 'Revocation data is out of date; identity cannot be checked now.'),
+  CRL_UNAVAILABLE: e(503, 'ただいま本人確認ができません。しばらくしてからお試しください。', 'No valid revocation list is loaded; identity cannot be checked now.'),
+  CARD_CERT_TAMPERED: e(403, 'カードの電子証明書を確認できません。', 'The card certificate signature does not verify: it was altered.'),
   CHALLENGE_UNKNOWN: e(403, '本人確認に失敗しました。最初からやり直してください。', 'Unknown challenge. Please start again.'),
   CHALLENGE_EXPIRED: e(403, '操作の有効期限が切れました。最初からやり直してください。', 'The challenge has expired. Please start again.'),
   CHALLENGE_REPLAYED: e(403, '本人確認に失敗しました。最初からやり直してください。', 'The challenge was already used.'),
