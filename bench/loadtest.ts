@@ -1,0 +1,232 @@
+/**
+ * Load harness: N simulated kiosks, each with its own virtual card, issue 住民票
+ * against the real services running as separate processes (scripts/start.mjs on
+ * free ports, a private state directory). Every printed document is checked
+ * against the person who asked for it: the tray file is named by the issuance id
+ * the kiosk was given, the kiosk verified the binding (issuance id, card serial
+ * HMAC, document hash) before printing, and the text (pdftotext, a tool nobody
+ * here wrote) names the card holder and nobody else.
+ *
+ *   npm run loadtest -- --kiosks 20 --issuances 200 [--json]
+ *
+ * The last line is the summary: issuances, throughput, latency p50/p95/p99 and
+ * `misdelivered=<count>`. Exit status 1 when anything was misdelivered.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import type { CardProfile, CityDataset } from '@konbini/protocol';
+import { KonbiniError } from '@konbini/protocol';
+import { VirtualCard } from '../kiosk-sim/src/card/virtual-card.js';
+import { InProcessReader } from '../kiosk-sim/src/reader/in-process-reader.js';
+import { CentreConnection, type CentreTls } from '../kiosk-sim/src/centre/connection.js';
+import { TrayPrinter } from '../kiosk-sim/src/printer/printer.js';
+import { runIssuance, type KioskUi } from '../kiosk-sim/src/session/issuance.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const PKI = join(ROOT, 'var/pki');
+const FIXTURES = join(ROOT, 'var/fixtures');
+
+const { values } = parseArgs({
+  options: {
+    kiosks: { type: 'string', default: '10' },
+    issuances: { type: 'string', default: '100' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const KIOSKS = Number(values.kiosks);
+const ISSUANCES = Number(values.issuances);
+if (!(KIOSKS >= 1) || !(ISSUANCES >= 1)) {
+  process.stderr.write('usage: npm run loadtest -- --kiosks N --issuances M [--json]\n');
+  process.exit(2);
+}
+
+const manifest = JSON.parse(readFileSync(join(PKI, 'manifest.json'), 'utf8')) as { certs: Record<string, { cert: string; key: string }> };
+const pem = (name: string, part: 'cert' | 'key') => readFileSync(join(PKI, manifest.certs[name]![part]), 'utf8');
+const kioskNames = Object.keys(manifest.certs).filter((n) => /^kiosk-K\d{4}$/.test(n)).sort();
+
+const cards: CardProfile[] = readdirSync(join(FIXTURES, 'cards'))
+  .filter((f) => f.endsWith('.json'))
+  .sort()
+  .map((f) => JSON.parse(readFileSync(join(FIXTURES, 'cards', f), 'utf8')) as CardProfile)
+  .filter((c) => c.scenario === 'ok');
+const datasets = new Map<string, CityDataset>();
+for (const f of readdirSync(FIXTURES).filter((x) => /^city-\d{6}\.json$/.test(x))) {
+  const d = JSON.parse(readFileSync(join(FIXTURES, f), 'utf8')) as CityDataset;
+  datasets.set(d.city.code, d);
+}
+const plain = (s: string) => s.replace(/[\u{e0100}-\u{e01ef}\s\u3000]/gu, '');
+function holderOf(card: CardProfile): { name: string; others: string[] } {
+  const d = datasets.get(card.cityCode)!;
+  const me = d.residents.find((r) => r.id === card.residentId)!;
+  const others = d.residents
+    .filter((r) => r.householdId !== me.householdId)
+    .map((r) => plain(`${r.familyName}${r.givenName}`))
+    .filter((n) => n !== plain(`${me.familyName}${me.givenName}`));
+  return { name: plain(`${me.familyName}${me.givenName}`), others };
+}
+
+/** Start the stack as separate processes; resolves with the centre URL and a stopper. */
+async function startServices(state: string): Promise<{ centreUrl: string; origin: string; child: ChildProcess; readyMs: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
+    cwd: ROOT,
+    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_STATE_DIR: state },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => process.stderr.write(d));
+  await new Promise<void>((res, rej) => {
+    const timer = setInterval(() => {
+      if (/^ready in/m.test(out)) {
+        clearInterval(timer);
+        res();
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        rej(new Error(`the stack did not start:\n${out}`));
+      }
+    }, 50);
+  });
+  const m = /centre \(kiosk line\): wss:\/\/127\.0\.0\.1:(\d+)\/v1\/kiosk/.exec(out)!;
+  return { centreUrl: `wss://localhost:${m[1]}/v1/kiosk`, origin: `wss://localhost:${m[1]}`, child, readyMs: performance.now() - started };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** pdftotext is a process per document: keep two in flight (two cores). */
+const textQueue: (() => Promise<void>)[] = [];
+let textRunning = 0;
+function checkText(file: string, expect: { name: string; others: string[] }): Promise<boolean> {
+  return new Promise((res, rej) => {
+    const job = async () => {
+      try {
+        const { stdout } = await run('pdftotext', [file, '-'], { encoding: 'utf8' });
+        const text = plain(stdout);
+        res(text.includes(expect.name) && !expect.others.some((o) => text.includes(o)));
+      } catch (err) {
+        rej(err);
+      } finally {
+        textRunning--;
+        textQueue.shift()?.();
+      }
+    };
+    const go = () => {
+      textRunning++;
+      void job();
+    };
+    if (textRunning < 2) go();
+    else textQueue.push(go);
+  });
+}
+
+async function main(): Promise<void> {
+  const state = mkdtempSync(join(tmpdir(), 'konbini-load-'));
+  const services = await startServices(state);
+  const stop = () => {
+    try {
+      process.kill(-services.child.pid!, 'SIGINT');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.on('SIGINT', () => {
+    stop();
+    process.exit(130);
+  });
+
+  let next = 0;
+  const latencies: number[] = [];
+  const failures = new Map<string, number>();
+  const checks: Promise<void>[] = [];
+  let printed = 0;
+  let misdelivered = 0;
+  const t0 = performance.now();
+
+  async function kiosk(k: number): Promise<void> {
+    const tlsName = kioskNames[k % kioskNames.length]!;
+    const kioskId = tlsName.slice('kiosk-'.length);
+    const tls: CentreTls = { key: pem(tlsName, 'key'), cert: pem(tlsName, 'cert'), ca: pem('kiosk-line-ca', 'cert') };
+    const card = cards[k % cards.length]!;
+    const expect = holderOf(card);
+    const tray = join(state, `tray-${k}`);
+    const printer = new TrayPrinter(join(state, `spool-${k}`), tray);
+    const centre = await CentreConnection.connect(services.centreUrl, tls);
+    try {
+      while (next < ISSUANCES) {
+        next++;
+        const reader = new InProcessReader();
+        reader.insert(VirtualCard.fromProfile(structuredClone(card)));
+        const ui: KioskUi = {
+          step: (name) => {
+            if (name === 'remove-card') reader.remove();
+          },
+          pin: async () => card.jpki.authPin,
+          choose: async () => ({ certType: 'resident-record', options: { scope: 'self' }, copies: 1 }),
+          pay: async (fee) => ({ paid: fee, change: 0 }),
+        };
+        const started = performance.now();
+        try {
+          const result = await runIssuance({ kioskId, centreOrigin: services.origin }, reader, centre, printer, ui);
+          latencies.push(performance.now() - started);
+          printed++;
+          const sheet = result.sheets[0]!;
+          if (!sheet.endsWith(`${result.issuanceId}.pdf`)) misdelivered++;
+          checks.push(
+            checkText(sheet, expect).then((ok) => {
+              if (!ok) misdelivered++;
+              rmSync(sheet, { force: true });
+            }),
+          );
+        } catch (err) {
+          const code = err instanceof KonbiniError ? err.code : 'INTERNAL';
+          failures.set(code, (failures.get(code) ?? 0) + 1);
+        } finally {
+          await reader.close();
+        }
+      }
+    } finally {
+      centre.close();
+    }
+  }
+
+  try {
+    await Promise.all(Array.from({ length: KIOSKS }, (_, k) => kiosk(k)));
+    const elapsed = (performance.now() - t0) / 1000;
+    await Promise.all(checks);
+    const sorted = latencies.sort((a, b) => a - b);
+    const summary = {
+      kiosks: KIOSKS,
+      issuances: ISSUANCES,
+      printed,
+      failed: Object.fromEntries(failures),
+      seconds: Number(elapsed.toFixed(2)),
+      throughput: Number((printed / elapsed).toFixed(1)),
+      p50: Math.round(percentile(sorted, 50)),
+      p95: Math.round(percentile(sorted, 95)),
+      p99: Math.round(percentile(sorted, 99)),
+      readyMs: Math.round(services.readyMs),
+      misdelivered,
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    const failedText = [...failures].map(([c, n]) => `${c}:${n}`).join(',') || '0';
+    process.stdout.write(
+      `issuances=${ISSUANCES} printed=${printed} failed=${failedText} kiosks=${KIOSKS} throughput=${summary.throughput}/s ` +
+        `p50=${summary.p50}ms p95=${summary.p95}ms p99=${summary.p99}ms misdelivered=${misdelivered}\n`,
+    );
+    process.exitCode = misdelivered > 0 ? 1 : 0;
+  } finally {
+    stop();
+    await new Promise((r) => (services.child.exitCode !== null ? r(null) : services.child.once('exit', r)));
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+await main();
