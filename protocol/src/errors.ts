@@ -92,10 +92,25 @@ export const ERRORS = {
   DOCUMENT_BINDING_MISMATCH: e(502, '証明書データがご本人のものと一致しないため印刷を中止しました。料金はかかりません。', 'The document does not belong to this session and was not printed. You have not been charged.'),
   ISSUANCE_UNKNOWN: e(404, '発行要求が見つかりません。', 'Unknown issuance.'),
 
+  // --- the city's document-signing token (PKCS#11) ---
+  SIGNER_TOKEN_MISSING: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token is not present.'),
+  SIGNER_PIN_INCORRECT: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token refused its PIN.'),
+  SIGNER_FAILED: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token could not sign.'),
+
   // --- payment and printing ---
   PAYMENT_SHORT: e(402, '投入金額が不足しています。', 'The amount paid is less than the fee.'),
   PRINTER_JAM: e(503, '紙詰まりのため印刷できませんでした。料金はかかりません。', 'Paper jam: not printed. You have not been charged.'),
   PRINTER_OUT_OF_PAPER: e(503, '用紙切れのため印刷できませんでした。料金はかかりません。', 'Out of paper: not printed. You have not been charged.'),
+
+  // --- city replica sync (city staff and the core 住基 system, never a kiosk) ---
+  SYNC_INPUT_INVALID: e(400, '連携データに誤りがあります（行・項目・理由を確認してください）。', 'The sync file has invalid rows (see line, field and reason).'),
+  SYNC_TRUNCATED: e(400, '連携データが途中で終わっています。', 'The sync file is truncated (no end record, or counts do not match).'),
+  SYNC_CITY_MISMATCH: e(400, '連携データの団体コードがこの市区町村と一致しません。', 'The sync file is for another city.'),
+  SYNC_GAP: e(409, '異動の連番に欠番があります。欠けている異動から送り直してください。', 'Change sequence gap: resend from the first missing change.'),
+  SYNC_SEQUENCE_CONFLICT: e(409, '同じ連番で内容の異なる異動が送られました。', 'A change was resent under a used sequence number with other content.'),
+  SYNC_UNKNOWN_RECORD: e(422, '異動の対象（住民・世帯・カード）が見つかりません。', 'A change refers to a resident, household or card the replica does not hold.'),
+  SYNC_RECORD_CONFLICT: e(422, '異動の内容が現在の住民記録と矛盾します。', 'A change contradicts the current record (e.g. moving in an existing resident).'),
+  SYNC_IN_PROGRESS: e(409, '別の連携処理が実行中です。終了後にやり直してください。', 'Another load or sync is running; try again when it has finished.'),
 
   // --- operators ---
   UNAUTHENTICATED: e(401, 'ログインしてください。', 'Please log in.'),
