@@ -38,6 +38,10 @@ export const ERRORS = {
   PIN_WRONG: e(401, '暗証番号が違います。', 'The PIN is incorrect.'),
   PIN_LOCKED: e(423, '暗証番号がロックされています。市区町村の窓口で解除してください。', 'The PIN is locked. Please have it reset at your city hall.'),
   PIN_FORMAT: e(400, '暗証番号は数字4桁です。', 'The PIN is 4 digits.'),
+  CARD_IN_USE: e(409, 'このカードは使用中です。', 'This card is in use (inserted in a reader).'),
+  CARD_EXISTS: e(409, '同じ番号のカードが既にあります。', 'A card with this id already exists.'),
+  READER_UNAVAILABLE: e(503, 'カードリーダーを利用できません。係員にお知らせください。', 'The card reader is not available. Please call staff.'),
+  READER_SLOT_BUSY: e(409, 'カードリーダーに別のカードが置かれています。', 'Another card is already in this reader.'),
 
   // --- card certificate and challenge (centre) ---
   CARD_CERT_INVALID: e(400, 'カードの電子証明書を読み取れません。', 'The card certificate cannot be read.'),
