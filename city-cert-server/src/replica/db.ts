@@ -12,9 +12,22 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+export interface TransactionOptions {
+  /**
+   * 'repeatable-read' (default): one snapshot for the whole transaction (issuance
+   * decisions). 'read-committed': for writers that serialize themselves with an
+   * advisory lock and must see what the previous lock holder committed (sync, migrations).
+   * PGlite has one connection, so both mean the same there.
+   */
+  isolation?: 'repeatable-read' | 'read-committed';
+}
+
 export interface Db extends Queryable {
-  /** Runs fn in one transaction: committed if it resolves, rolled back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction: committed if it resolves, rolled back if it throws.
+   * On a server, fn may run again after a serialization failure: no side effects outside tx.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -51,7 +64,7 @@ class PgliteDb implements Db {
     });
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, _options?: TransactionOptions): Promise<T> {
     return this.enqueue(() =>
       this.pg.transaction(async (tx) => {
         const q: Queryable = {
@@ -78,4 +91,16 @@ export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const pg = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
   return new PgliteDb(pg);
+}
+
+/**
+ * The replica named by one setting (`--db`): a postgres:// URL is a PostgreSQL
+ * server through `pg`; anything else is a PGlite data directory.
+ */
+export async function openDb(spec: string | undefined): Promise<Db> {
+  if (spec && /^postgres(ql)?:\/\//.test(spec)) {
+    const { openPgDb } = await import('./pg.js');
+    return openPgDb({ connectionString: spec });
+  }
+  return openPgliteDb(spec ? { dataDir: spec } : {});
 }

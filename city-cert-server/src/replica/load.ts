@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
 import type { CityDataset } from './dataset.js';
+import { markFullLoad, takeSyncLock } from './sync-state.js';
 
 export interface LoadSummary {
   households: number;
@@ -19,7 +20,8 @@ export async function loadDataset(db: Db, dataset: CityDataset): Promise<LoadSum
   if (dataset.version !== 1) throw new Error(`unsupported dataset version ${String(dataset.version)}`);
   const { city } = dataset;
   return db.transaction(async (tx) => {
-    await tx.exec('DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
+    await takeSyncLock(tx);
+    await tx.exec('DELETE FROM seal_registrations; DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
     await tx.query('INSERT INTO city (code, name, prefecture, mayor_name, service_hours) VALUES ($1, $2, $3, $4, $5)', [
       city.code,
       city.name,
@@ -66,6 +68,7 @@ export async function loadDataset(db: Db, dataset: CityDataset): Promise<LoadSum
          city_code = EXCLUDED.city_code, reference_date = EXCLUDED.reference_date, loaded_at = EXCLUDED.loaded_at`,
       [dataset.version, dataset.generatedWithSeed, city.code, dataset.referenceDate ?? null],
     );
+    await markFullLoad(tx, 0, new Date());
     return { households: dataset.households.length, residents: residents.length, cardLinks: dataset.cardLinks.length };
   });
 }

@@ -77,6 +77,39 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
       );
     `,
   },
+  {
+    // 随時連携 bookkeeping, seals, revocable card links (issue 5)
+    id: '0002-sync',
+    sql: `
+      ALTER TABLE card_links ADD COLUMN revoked_on date;
+      CREATE TABLE seal_registrations (
+        resident_id   text PRIMARY KEY REFERENCES residents(id) DEFERRABLE INITIALLY DEFERRED,
+        seal_number   text NOT NULL,
+        image_png     bytea,
+        status        text NOT NULL CHECK (status IN ('active', 'abolished')),
+        registered_on date NOT NULL,
+        abolished_on  date
+      );
+      -- one row: where the replica stands in the core system's change sequence
+      CREATE TABLE sync_state (
+        id            integer PRIMARY KEY CHECK (id = 1),
+        last_seq      bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+        last_sync_at  timestamptz,
+        last_batch_id text,
+        full_load_at  timestamptz
+      );
+      INSERT INTO sync_state (id) VALUES (1);
+      -- each applied change by sequence number and content hash: a re-sent batch is
+      -- recognised (same hash: skipped) or refused (other content under a used number)
+      CREATE TABLE sync_changes (
+        seq        bigint PRIMARY KEY,
+        kind       text NOT NULL,
+        sha256     text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        batch_id   text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Apply pending migrations; safe to run from several workers at once (advisory lock). */
@@ -94,5 +127,5 @@ export async function migrate(db: Db): Promise<string[]> {
       applied.push(m.id);
     }
     return applied;
-  });
+  }, { isolation: 'read-committed' });
 }

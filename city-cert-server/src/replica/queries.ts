@@ -75,7 +75,7 @@ export async function feeTable(db: Queryable): Promise<Map<string, number>> {
 
 export async function cardLinkBySerial(db: Queryable, serial: string): Promise<CardLink | null> {
   const rows = await db.query<{ serial: string; resident_id: string; valid_from: string }>(
-    'SELECT serial, resident_id, valid_from::text AS valid_from FROM card_links WHERE serial = $1',
+    'SELECT serial, resident_id, valid_from::text AS valid_from FROM card_links WHERE serial = $1 AND revoked_on IS NULL',
     [serial.toLowerCase()],
   );
   const r = rows[0];

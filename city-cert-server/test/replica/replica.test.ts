@@ -1,4 +1,5 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+
 import {
   cardLinkBySerial,
   cityOf,
@@ -7,30 +8,39 @@ import {
   loadDataset,
   loadDatasetIfChanged,
   migrate,
-  openPgliteDb,
   replicaState,
+  syncState,
   residentById,
   type Db,
 } from '../../src/index.js';
 import { SERIAL, testDataset } from '../helpers/dataset.js';
+import { backends, type Backend } from './backends.js';
 
-let db: Db;
 const { dataset } = testDataset(new Date());
+const { list, skipped } = await backends();
+if (skipped) t.comment(`PostgreSQL skipped: ${skipped}`);
 
-t.before(async () => {
-  const started = performance.now();
-  db = await openPgliteDb();
-  t.comment(`PGlite in-memory create: ${Math.round(performance.now() - started)} ms`);
-  const m = performance.now();
-  t.same(await migrate(db), ['0001-replica']);
-  t.comment(`migrations: ${Math.round(performance.now() - m)} ms`);
-});
-t.teardown(() => db?.close());
+for (const make of list) {
+  const backend: Backend = await make();
+  t.test(backend.name, async (t) => {
+    t.teardown(() => backend.cleanup());
+    const started = performance.now();
+    const db = await backend.open();
+    t.teardown(() => db.close());
+    t.comment(`${backend.name} open: ${Math.round(performance.now() - started)} ms`);
+    const m = performance.now();
+    t.same(await migrate(db), ['0001-replica', '0002-sync']);
+    t.comment(`migrations: ${Math.round(performance.now() - m)} ms`);
+    await replicaTests(t, db, backend);
+  });
+}
+
+async function replicaTests(t: Test, db: Db, backend: Backend): Promise<void> {
 
 t.test('migrations apply once', async (t) => {
   t.same(await migrate(db), []);
-  const rows = await db.query<{ id: string }>('SELECT id FROM schema_migrations');
-  t.same(rows.map((r) => r.id), ['0001-replica']);
+  const rows = await db.query<{ id: string }>('SELECT id FROM schema_migrations ORDER BY id');
+  t.same(rows.map((r) => r.id), ['0001-replica', '0002-sync']);
 });
 
 t.test('full load, then lookups by serial and id only', async (t) => {
@@ -50,6 +60,9 @@ t.test('full load, then lookups by serial and id only', async (t) => {
   t.equal(view?.members.length, 6, 'removed members are in the replica (rules and history), rendering filters them');
   t.equal(await cardLinkBySerial(db, SERIAL.unknown), null);
   t.match(await replicaState(db), { datasetSeed: 42, cityCode: '999997', datasetVersion: 1 });
+  const sync = await syncState(db);
+  t.equal(sync.lastSeq, 0, 'a full load starts the change sequence afresh');
+  t.ok(sync.lastSyncAt && Date.now() - Date.parse(sync.lastSyncAt) < 60_000, 'a full load counts as a sync');
 });
 
 t.test('a reload replaces everything and keeps the 交付記録', async (t) => {
@@ -73,7 +86,7 @@ t.test('a failed load changes nothing', async (t) => {
   t.ok(await cardLinkBySerial(db, SERIAL.yoshida));
 });
 
-t.test('access is serialized: a query never runs inside another caller\'s transaction', async (t) => {
+t.test('access is serialized: a query never runs inside another caller\'s transaction', { skip: backend.name !== 'pglite' && 'PGlite only (one connection)' }, async (t) => {
   let inside = false;
   const seen: boolean[] = [];
   const tx = db.transaction(async (q) => {
@@ -92,3 +105,30 @@ t.test('access is serialized: a query never runs inside another caller\'s transa
   }));
   t.equal((await feeTable(db)).size, 3);
 });
+
+t.test('a transaction reads one snapshot: a change committed meanwhile is not half seen', { skip: backend.name !== 'postgres' && 'PostgreSQL only (PGlite runs one transaction at a time)' }, async (t) => {
+  let release!: () => void;
+  const paused = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  const reading = db.transaction(async (q) => {
+    const before = await q.query<{ family_name: string }>('SELECT family_name FROM residents WHERE id = $1', ['R0001']);
+    entered();
+    await paused;
+    const after = await q.query<{ family_name: string }>('SELECT family_name FROM residents WHERE id = $1', ['R0001']);
+    return [before[0]!.family_name, after[0]!.family_name];
+  });
+  await inside;
+  await db.query("UPDATE residents SET family_name = '高橋' WHERE id = 'R0001'");
+  release();
+  t.same(await reading, ['髙橋', '髙橋']);
+  t.equal((await residentById(db, 'R0001'))?.familyName, '高橋');
+  await db.query("UPDATE residents SET family_name = '髙橋' WHERE id = 'R0001'");
+});
+
+t.test('two workers migrate one database at once: each migration applied once', { skip: backend.name !== 'postgres' && 'PostgreSQL only' }, async (t) => {
+  const [a, b] = await Promise.all([backend.open(), backend.open()]);
+  const applied = await Promise.all([migrate(a), migrate(b)]);
+  t.same(applied, [[], []]);
+});
+}

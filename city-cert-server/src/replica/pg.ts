@@ -1,0 +1,84 @@
+import pg from 'pg';
+import type { Db, Queryable, TransactionOptions } from './db.js';
+
+/** SQLSTATEs after which a transaction may simply be run again. */
+const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
+const MAX_ATTEMPTS = 5;
+
+function queryable(client: pg.PoolClient): Queryable {
+  return {
+    query: async <T>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as T[],
+    exec: async (sql: string) => {
+      await client.query(sql);
+    },
+  };
+}
+
+/**
+ * The replica on a PostgreSQL server through a `pg` pool: several city-server
+ * workers may share it (DESIGN §5 invariant 3), so transactions are real ones.
+ * The default isolation is REPEATABLE READ: an issuance decision reads the card
+ * link, the resident and the household in one snapshot, never half of a delta
+ * batch committed between two of its statements. A serialization failure reruns
+ * the whole function (it was rolled back, so running it again is safe).
+ */
+class PgDb implements Db {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(sql, params)).rows as T[];
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const level = options.isolation === 'read-committed' ? 'READ COMMITTED' : 'REPEATABLE READ';
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query(`BEGIN ISOLATION LEVEL ${level}`);
+        const result = await fn(queryable(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true; // the connection itself failed: do not give it back to the pool
+        }
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export interface PgDbOptions {
+  /** postgres://user@host:port/database */
+  connectionString: string;
+  /** Pool size; a city-server worker needs few. */
+  max?: number;
+}
+
+export async function openPgDb(options: PgDbOptions): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 8 });
+  // an idle client's error (server restart) must not crash the process; the next query reports it
+  pool.on('error', () => undefined);
+  const client = await pool.connect(); // fail at start, not at the first resident
+  client.release();
+  return new PgDb(pool);
+}
+
+export function isPostgresUrl(spec: string): boolean {
+  return /^postgres(ql)?:\/\//.test(spec);
+}
