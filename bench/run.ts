@@ -1,0 +1,78 @@
+/**
+ * `npm run bench`: runs every benchmark of the stack, each as its own process,
+ * collects the JSON line each prints last, and writes bench/results.json and the
+ * tables in BENCHMARKS.md (with the machine and the date). Benchmarks measure;
+ * tests never assert timings.
+ *
+ *   npm run bench [-- --only loadtest-50,idle-sockets] [--quick]
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false } } });
+const quick = values.quick;
+
+interface Bench {
+  name: string;
+  what: string;
+  file: string;
+  args: string[];
+}
+
+const BENCHES: Bench[] = [
+  { name: 'render-sign', what: 'city: 住民票 render and render+sign in a warm process, against bare pdfkit with the same fonts', file: 'city-cert-server/bench/render-sign.ts', args: [] },
+  { name: 'card-validation', what: 'centre: card certificate + challenge signature validations per second', file: 'issuance-center/bench/validate.ts', args: [] },
+  { name: 'sync', what: 'city: full load and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--quick'] : [] },
+  { name: 'loadtest-1', what: 'end to end, 1 kiosk, services as processes', file: 'bench/loadtest.ts', args: ['--kiosks', '1', '--issuances', quick ? '20' : '100', '--json'] },
+  { name: 'loadtest-50', what: 'end to end, 50 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '50', '--issuances', quick ? '200' : '1000', '--json'] },
+  { name: 'loadtest-200', what: 'end to end, 200 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '200', '--issuances', quick ? '400' : '2000', '--json'] },
+  { name: 'idle-sockets', what: 'idle kiosk sockets on one centre vs a bare WSS echo server', file: 'bench/idle-sockets.ts', args: ['--sockets', quick ? '1000' : '5000'] },
+];
+
+function runOne(b: Bench): Promise<{ ok: boolean; result?: unknown; error?: string; seconds: number }> {
+  const started = Date.now();
+  return new Promise((res) => {
+    const child = spawn(process.execPath, ['--import=tsx', '--conditions=konbini-source', join(ROOT, b.file), ...b.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => {
+      const seconds = Math.round((Date.now() - started) / 100) / 10;
+      const last = out
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => l.trim().startsWith('{'));
+      try {
+        if (code !== 0 || !last) throw new Error(`exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+        res({ ok: true, result: JSON.parse(last), seconds });
+      } catch (e) {
+        res({ ok: false, error: (e as Error).message, seconds });
+      }
+    });
+  });
+}
+
+const only = values.only?.split(',');
+const selected = BENCHES.filter((b) => (!only || only.includes(b.name)));
+const resultsPath = join(ROOT, 'bench/results.json');
+const previous = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as { runs: Record<string, unknown> }) : { runs: {} };
+const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+const runs: Record<string, unknown> = { ...previous.runs };
+for (const b of selected) {
+  if (!existsSync(join(ROOT, b.file))) {
+    process.stdout.write(`${b.name}: skipped (${b.file} not there yet)\n`);
+    continue;
+  }
+  process.stdout.write(`${b.name}: running (${b.what})\n`);
+  const r = await runOne(b);
+  runs[b.name] = { what: b.what, date: new Date().toISOString(), machine, seconds: r.seconds, ...(r.ok ? { result: r.result } : { error: r.error }) };
+  process.stdout.write(`${b.name}: ${r.ok ? JSON.stringify(r.result) : `FAILED ${r.error}`}\n`);
+}
+writeFileSync(resultsPath, `${JSON.stringify({ runs }, null, 2)}\n`);
+process.stdout.write(`results: ${resultsPath}\n`);

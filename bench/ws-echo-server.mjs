@@ -1,0 +1,12 @@
+// Baseline for the idle-socket benchmark: a bare WSS echo server with the same
+// mutual TLS as the centre's kiosk line and nothing else. Prints `listening <port>`.
+import { createServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { WebSocketServer } from 'ws';
+
+const [key, cert, ca] = process.argv.slice(2).map((p) => readFileSync(p, 'utf8'));
+const server = createServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true });
+const wss = new WebSocketServer({ server });
+wss.on('connection', (ws) => ws.on('message', (d, bin) => ws.send(d, { binary: bin })));
+server.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${server.address().port}\n`));
+process.on('SIGTERM', () => process.exit(0));
