@@ -16,7 +16,8 @@ export interface CentreConfigFile {
   origin?: string;
   kioskTls: { key: string; cert: string; ca: string; crl?: string };
   lgwanTls: { key: string; cert: string; ca: string };
-  jpki: { roots: string[]; crl?: string; requireCrl?: boolean };
+  /** crl: a file (relative to this file) or an http(s) URL, fetched again every crlRefreshSeconds (default 3600). */
+  jpki: { roots: string[]; crl?: string; crlRefreshSeconds?: number; requireCrl?: boolean };
   /** Directory seed (cities, card links, kiosks) as the fixtures write it. */
   directory: string;
   cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended' }[];
@@ -48,7 +49,8 @@ export function loadConfig(path: string): { host: string; port: number; options:
       lgwanTls: { key: read(file.lgwanTls.key), cert: read(file.lgwanTls.cert), ca: read(file.lgwanTls.ca) },
       jpki: {
         roots: file.jpki.roots.map(read),
-        crlDer: file.jpki.crl ? readFileSync(resolve(base, file.jpki.crl)) : undefined,
+        crlLocation: file.jpki.crl ? (/^https?:\/\//.test(file.jpki.crl) ? file.jpki.crl : resolve(base, file.jpki.crl)) : undefined,
+        crlRefreshMs: file.jpki.crlRefreshSeconds !== undefined ? file.jpki.crlRefreshSeconds * 1000 : undefined,
         requireCrl: file.jpki.requireCrl,
       },
       directory: { cities, cards: dir.cards, kiosks: dir.kiosks },

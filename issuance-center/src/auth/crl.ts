@@ -27,11 +27,20 @@ function readTime(node: forge.asn1.Asn1): Date {
  * from the ASN.1 directly.
  */
 export function parseCrl(der: Buffer, ca: X509Certificate): Crl {
+  try {
+    return parseCrlUnchecked(der, ca);
+  } catch (err) {
+    if (err instanceof KonbiniError) throw err;
+    throw new KonbiniError('CRL_UNAVAILABLE', { reason: 'crl-structure' }, { cause: err });
+  }
+}
+
+function parseCrlUnchecked(der: Buffer, ca: X509Certificate): Crl {
   let root: forge.asn1.Asn1;
   try {
     root = forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
   } catch (err) {
-    throw new KonbiniError('CRL_STALE', { reason: 'crl-unparsable' }, { cause: err });
+    throw new KonbiniError('CRL_UNAVAILABLE', { reason: 'crl-unparsable' }, { cause: err });
   }
   const [tbs, sigAlg, sigValue] = root.value as forge.asn1.Asn1[];
   const tbsFields = (tbs!.value as forge.asn1.Asn1[]).slice();
@@ -54,11 +63,11 @@ export function parseCrl(der: Buffer, ca: X509Certificate): Crl {
     }
   }
   const algOid = forge.asn1.derToOid(((sigAlg!.value as forge.asn1.Asn1[])[0]!.value as string));
-  if (algOid !== SHA256_WITH_RSA) throw new KonbiniError('CRL_STALE', { reason: 'crl-algorithm' });
+  if (algOid !== SHA256_WITH_RSA) throw new KonbiniError('CRL_UNAVAILABLE', { reason: 'crl-algorithm' });
   const tbsDer = Buffer.from(forge.asn1.toDer(tbs!).getBytes(), 'binary');
   // BIT STRING: first byte is the count of unused bits
   const signature = Buffer.from((sigValue!.value as string).slice(1), 'binary');
   const ok = createVerify('sha256').update(tbsDer).verify(ca.publicKey, signature);
-  if (!ok) throw new KonbiniError('CRL_STALE', { reason: 'crl-signature' });
+  if (!ok) throw new KonbiniError('CRL_UNAVAILABLE', { reason: 'crl-signature' });
   return { thisUpdate: readTime(thisUpdateNode!), nextUpdate, revoked };
 }

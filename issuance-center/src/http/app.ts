@@ -7,8 +7,9 @@ import { WebSocketServer } from 'ws';
 import { pino, type Logger } from 'pino';
 import { errorMessage, KonbiniError } from '@konbini/protocol';
 import { ChallengeStore } from '../auth/challenge-store.js';
-import type { CardTrust } from '../auth/card-validator.js';
-import { parseCrl, type Crl } from '../auth/crl.js';
+import { CardValidator, type CardTrust } from '../auth/card-validator.js';
+import { CardAuthenticator } from '../auth/card-authenticator.js';
+import { CrlSource } from '../auth/crl-source.js';
 import { CityClient, type LgwanTls } from '../routing/city-client.js';
 import { Directory, type CardEntry, type CityEntry, type KioskEntry } from '../routing/directory.js';
 import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
@@ -24,8 +25,12 @@ export interface CentreOptions {
   kioskTls: { key: string; cert: string; ca: string; crl?: string };
   /** City leg: the centre's LGWAN client certificate and the LGWAN-sim CA. */
   lgwanTls: LgwanTls;
-  /** JPKI-sim user-authentication CA certificates (PEM) and its CRL (DER). */
-  jpki: { roots: string[]; crlDer?: Buffer; requireCrl?: boolean };
+  /**
+   * JPKI-sim user-authentication CA certificates (PEM) and its CRL: fixed bytes
+   * (`crlDer`, DER or PEM), or a file path / URL fetched at start and every
+   * `crlRefreshMs` (`crlLocation`). `requireCrl` refuses cards while no CRL is loaded.
+   */
+  jpki: { roots: string[]; crlDer?: Buffer; crlLocation?: string; crlRefreshMs?: number; requireCrl?: boolean };
   directory: Directory | { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
   /** The origin kiosks sign into their challenge context; default wss://localhost:<port>. */
   origin?: string;
@@ -40,6 +45,7 @@ declare module 'fastify' {
     directory: Directory;
     ledger: Ledger;
     challenges: ChallengeStore;
+    crls: CrlSource | undefined;
     kioskSockets: WebSocketServer;
   }
 }
@@ -66,22 +72,31 @@ export function buildApp(opts: CentreOptions) {
   const ledger = opts.ledger ?? new MemoryLedger();
   const challenges = new ChallengeStore(() => now().getTime());
   const roots = opts.jpki.roots.map((pem) => new X509Certificate(pem));
-  let crl: Crl | undefined;
-  if (opts.jpki.crlDer) {
-    crl = parseCrl(opts.jpki.crlDer, roots[0]!);
-  }
-  const trust: CardTrust = { roots, crl: () => crl, requireCrl: opts.jpki.requireCrl };
+  const crls = opts.jpki.crlLocation
+    ? new CrlSource({ location: opts.jpki.crlLocation, ca: roots[0]!, refreshMs: opts.jpki.crlRefreshMs, log: logger })
+    : opts.jpki.crlDer
+      ? CrlSource.fixed(opts.jpki.crlDer, roots[0]!)
+      : undefined;
+  const trust: CardTrust = { roots, crl: () => crls?.current(), requireCrl: opts.jpki.requireCrl };
+  const validator = new CardValidator(trust, now);
   const cities = new CityClient(opts.lgwanTls, opts.cityTimeoutMs);
 
   app.decorate('directory', directory);
   app.decorate('ledger', ledger);
   app.decorate('challenges', challenges);
+  app.decorate('crls', crls);
 
   const origin = (): string => {
     if (opts.origin) return opts.origin;
     const addr = app.server.address() as AddressInfo | null;
     return `wss://localhost:${addr?.port ?? 0}`;
   };
+
+  const auth = new CardAuthenticator(validator, challenges, origin);
+  if (opts.jpki.crlLocation) {
+    app.addHook('onReady', async () => crls!.start());
+    app.addHook('onClose', async () => crls!.stop());
+  }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   app.decorate('kioskSockets', wss);
@@ -109,7 +124,7 @@ export function buildApp(opts: CentreOptions) {
       logger.info({ event: 'kiosk-connected', kioskId: kiosk.kioskId, storeId: kiosk.storeId }, 'kiosk connected');
       ws.on('close', () => logger.info({ event: 'kiosk-disconnected', kioskId: kiosk.kioskId }, 'kiosk disconnected'));
       ws.on('error', (err) => logger.warn({ kioskId: kiosk.kioskId, code: (err as NodeJS.ErrnoException).code }, 'kiosk socket error'));
-      new KioskConnection(ws, kiosk, { origin, challenges, trust, directory, cities, ledger, now, log: logger });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger });
     });
   });
 

@@ -18,15 +18,15 @@ import {
   type SessionStart,
 } from '@konbini/protocol';
 import type { ChallengeStore } from '../auth/challenge-store.js';
-import { checkChallengeSignature, validateCardCertificate, type CardTrust, type ValidatedCard } from '../auth/card-validator.js';
+import type { ValidatedCard } from '../auth/card-validator.js';
+import type { CardAuthenticator } from '../auth/card-authenticator.js';
 import type { CityClient } from '../routing/city-client.js';
 import type { CityEntry, Directory, KioskEntry } from '../routing/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
 
 export interface GatewayDeps {
-  origin: () => string;
   challenges: ChallengeStore;
-  trust: CardTrust;
+  auth: CardAuthenticator;
   directory: Directory;
   cities: CityClient;
   ledger: Ledger;
@@ -124,8 +124,7 @@ export class KioskConnection {
     // A new card replaces whatever session this kiosk had: one resident at a time.
     if (this.state.step === 'challenged') this.deps.challenges.discard(this.state.sessionId);
     this.state = { step: 'idle' };
-    const card = validateCardCertificate(msg.authCert, this.deps.trust, this.deps.now());
-    const challenge = this.deps.challenges.issue(this.kiosk.kioskId);
+    const { card, challenge } = this.deps.auth.start(this.kiosk.kioskId, msg.authCert);
     this.state = { step: 'challenged', sessionId: challenge.sessionId, card, authCert: msg.authCert };
     this.send({
       type: 'session.challenge',
@@ -149,11 +148,8 @@ export class KioskConnection {
       throw new KonbiniError('SESSION_UNKNOWN');
     }
     this.state = { step: 'idle' };
-    const challenge = this.deps.challenges.consume(msg.sessionId, this.kiosk.kioskId);
+    const card = this.deps.auth.finish(this.kiosk.kioskId, msg.sessionId, state.authCert, msg.signature);
     const now = this.deps.now();
-    // Validate again in the documented order: time has passed since session.start.
-    const card = validateCardCertificate(state.authCert, this.deps.trust, now);
-    checkChallengeSignature(card.cert, msg.signature, { origin: this.deps.origin(), kioskId: this.kiosk.kioskId, nonce: challenge.nonce });
     const city = this.deps.directory.cityForCard(card.serial, now);
     const menu = await this.deps.cities.menu(city, { cardSerial: card.serial, kioskId: this.kiosk.kioskId });
     if (this.closed) return;
