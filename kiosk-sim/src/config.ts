@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import type { CentreTls } from './centre/connection.js';
+import { DEFAULT_READER, parseReaderSpec, type ReaderSpec } from './reader/reader-spec.js';
 
 /**
  * The kiosk's configuration file (JSON; `npm start` writes var/run/kiosk.json).
@@ -17,6 +18,12 @@ export interface KioskConfigFile {
   cardsDir: string;
   /** Kiosk-private working directory (spool). */
   workDir: string;
+  /** `in-process` (default), `pcsc` or `pcsc:<reader name>`. */
+  reader?: string;
+  /** Where `card create` copies fixture cards from; default cardsDir. */
+  fixturesCardsDir?: string;
+  /** Host of pcscd's vpcd for `card insert` (default 127.0.0.1; 127.0.0.2 with the quickack route). */
+  vpcdHost?: string;
 }
 
 export interface KioskConfig {
@@ -26,6 +33,9 @@ export interface KioskConfig {
   tls: CentreTls;
   cardsDir: string;
   workDir: string;
+  reader: ReaderSpec;
+  fixturesCardsDir: string;
+  vpcdHost?: string;
 }
 
 export const DEFAULT_CONFIG = 'var/run/kiosk.json';
@@ -46,5 +56,8 @@ export function loadKioskConfig(path: string): KioskConfig {
     tls,
     cardsDir: resolve(base, file.cardsDir),
     workDir: resolve(base, file.workDir),
+    reader: file.reader === undefined ? DEFAULT_READER : parseReaderSpec(file.reader),
+    fixturesCardsDir: resolve(base, file.fixturesCardsDir ?? file.cardsDir),
+    vpcdHost: file.vpcdHost,
   };
 }

@@ -10,6 +10,7 @@
  */
 import { Socket, connect } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { KonbiniError } from '@konbini/protocol';
 import type { VirtualCard } from './virtual-card.js';
 
 export const VPCD_DEFAULT_HOST = '127.0.0.1';
@@ -24,6 +25,14 @@ export interface VpcdBridgeOptions {
   slot?: number;
   /** Connect time-out in ms; default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * Resolve only once vpcd has spoken to the card (pcscd polls every 400 ms), failing
+   * with READER_SLOT_BUSY when it has not within this many ms. vpcd serves one card per
+   * slot: a second connection is accepted by the kernel and then left unserved until
+   * the first card leaves, so without this a second card would wait silently.
+   * Default: resolve as soon as TCP is up.
+   */
+  confirmWithinMs?: number;
 }
 
 export interface VpcdBridgeStats {
@@ -79,6 +88,8 @@ export class VpcdBridge extends EventEmitter {
   readonly stats: VpcdBridgeStats = { apdus: 0, controls: 0 };
   private closed = false;
   private readonly closedPromise: Promise<void>;
+  private spoken!: () => void;
+  private readonly spokenPromise: Promise<void> = new Promise((r) => { this.spoken = r; });
 
   private constructor(private readonly socket: Socket, readonly card: VirtualCard) {
     super();
@@ -86,6 +97,7 @@ export class VpcdBridge extends EventEmitter {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       const replies: Buffer[] = [];
+      this.spoken();
       for (const payload of decoder.push(chunk)) {
         if (payload.length === 1 && payload[0] <= 0x04) this.stats.controls++;
         else this.stats.apdus++;
@@ -127,7 +139,20 @@ export class VpcdBridge extends EventEmitter {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new VpcdBridge(socket, card));
+        const bridge = new VpcdBridge(socket, card);
+        const confirm = options.confirmWithinMs;
+        if (confirm === undefined) {
+          resolve(bridge);
+          return;
+        }
+        const busy = setTimeout(() => {
+          void bridge.close().then(() => reject(new KonbiniError('READER_SLOT_BUSY', { port, waitedMs: confirm })));
+        }, confirm);
+        void Promise.race([bridge.spokenPromise, bridge.closedPromise]).then(() => {
+          clearTimeout(busy);
+          if (bridge.closed) reject(new KonbiniError('READER_UNAVAILABLE', { port, reason: 'closed-by-vpcd' }));
+          else resolve(bridge);
+        });
       });
     });
   }

@@ -75,6 +75,9 @@ export async function runIssuance(
   const removed = new AbortController();
   const onRemoved = () => removed.abort(new KonbiniError('CARD_REMOVED'));
   reader.on('removed', onRemoved);
+  // While the card must stay on the reader, every wait (the resident typing the PIN,
+  // choosing, the centre answering, the document arriving) ends at once when it is taken.
+  const whileCardPresent = <T>(p: Promise<T>): Promise<T> => raceAbort(p, removed.signal);
   let doc: DocumentBuffer | null = null;
   let sessionId: string | null = null;
   let delivered: { issuanceId: string } | null = null;
@@ -92,16 +95,16 @@ export async function runIssuance(
 
     ui.step('authenticating');
     centre.send({ type: 'session.start', authCert: certDer.toString('base64') });
-    const challenge = await centre.next(['session.challenge']);
+    const challenge = await whileCardPresent(centre.next(['session.challenge']));
     sessionId = challenge.sessionId;
-    await verifyPin(jpki, ui);
+    await verifyPin(jpki, ui, whileCardPresent);
     const digest = challengeDigest(config.centreOrigin, config.kioskId, Buffer.from(challenge.nonce, 'base64'));
     const signature = await jpki.signWithAuthKey(digest);
     centre.send({ type: 'session.auth', sessionId, signature: signature.toString('base64') });
-    const menu = await centre.next(['session.menu']);
+    const menu = await whileCardPresent(centre.next(['session.menu']));
 
     ui.step('menu', { city: menu.city.code });
-    const choice = await ui.choose(menu);
+    const choice = await whileCardPresent(ui.choose(menu));
     if (!isCertType(choice.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN');
     // The city already said why this resident cannot have this type: tell them now
     // rather than after a round trip (the city would refuse the request the same way).
@@ -111,11 +114,11 @@ export async function runIssuance(
 
     ui.step('requesting', { certType: choice.certType });
     centre.send({ type: 'issue.request', sessionId, certType: choice.certType, options: choice.options, copies: choice.copies });
-    const accepted = await centre.next(['issue.accepted']);
+    const accepted = await whileCardPresent(centre.next(['issue.accepted']));
     doc = new DocumentBuffer(accepted.issuanceId);
     centre.expectDocument(accepted.issuanceId, doc);
     ui.step('receiving', { issuanceId: accepted.issuanceId });
-    const announced = await centre.next(['issue.document']);
+    const announced = await whileCardPresent(centre.next(['issue.document']));
     centre.stopExpecting();
     if (announced.issuanceId !== accepted.issuanceId) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'announced-id' });
     delivered = { issuanceId: accepted.issuanceId };
@@ -177,11 +180,11 @@ export async function runIssuance(
  * is asked again with the tries left; a UI that will not ask again (the headless
  * CLI) rethrows the PIN_WRONG it is given.
  */
-async function verifyPin(jpki: JpkiClient, ui: KioskUi): Promise<void> {
+async function verifyPin(jpki: JpkiClient, ui: KioskUi, whileCardPresent: <T>(p: Promise<T>) => Promise<T>): Promise<void> {
   let tries = await jpki.authPinTriesLeft();
   let wrong: KonbiniError | undefined;
   while (tries > 0) {
-    const pin = await ui.pin(tries, wrong);
+    const pin = await whileCardPresent(ui.pin(tries, wrong));
     if (!/^[0-9]{4}$/.test(pin)) throw new KonbiniError('PIN_FORMAT');
     try {
       await jpki.verifyAuthPin(pin);
@@ -193,4 +196,20 @@ async function verifyPin(jpki: JpkiClient, ui: KioskUi): Promise<void> {
     }
   }
   throw new KonbiniError('PIN_LOCKED');
+}
+
+/** `p`, or the signal's reason as soon as it aborts (p's own outcome is then ignored). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
 }
