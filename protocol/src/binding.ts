@@ -13,6 +13,13 @@ import { KonbiniError } from './errors.js';
  * of itself. The renderer writes a placeholder of BINDING_WIDTH characters first and
  * seals it after rendering; the kiosk reads it back and compares every field with
  * its own session before it may print.
+ *
+ * A signed PDF (PAdES) carries the binding inside the signed bytes: the city adds
+ * the signature field first (its /ByteRange already final, /Contents a placeholder),
+ * then seals the binding, then signs. So the document hash also leaves out the
+ * signature's /Contents string (the one gap of its /ByteRange), and the signature
+ * covers the binding. The signature must cover the whole file: anything appended
+ * after signing breaks the document hash.
  */
 export const BINDING_KEY = 'KonbiniBinding';
 export const BINDING_WIDTH = 200;
@@ -46,10 +53,33 @@ function findValue(pdf: Buffer): { start: number; end: number } {
   return { start, end };
 }
 
-/** SHA-256 over the PDF without the binding value. */
+const BYTE_RANGE = Buffer.from('/ByteRange', 'latin1');
+
+/**
+ * The signature's /ByteRange `[0 a b c]` of a signed PDF (the last one in the file),
+ * checked to cover the whole file but one `<hex>` gap; null for an unsigned PDF.
+ */
+export function signatureByteRange(pdf: Buffer): [number, number, number, number] | null {
+  const at = pdf.lastIndexOf(BYTE_RANGE);
+  if (at < 0) return null;
+  const m = /^\/ByteRange\s*\[\s*(\d{1,10})\s+(\d{1,10})\s+(\d{1,10})\s+(\d{1,10})\s*\]/.exec(pdf.subarray(at, at + 80).toString('latin1'));
+  const bad = () => new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'signature-byte-range' });
+  if (!m) throw bad();
+  const [s1, a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  if (s1 !== 0 || !(a < b) || b + c !== pdf.length || pdf[a] !== 0x3c /* < */ || pdf[b - 1] !== 0x3e /* > */) throw bad();
+  if (!/^[0-9A-Fa-f]*$/.test(pdf.subarray(a + 1, b - 1).toString('latin1'))) throw bad();
+  return [0, a, b, c];
+}
+
+/** SHA-256 over the PDF without the binding value and, if signed, without the signature's /Contents. */
 export function documentHashOf(pdf: Buffer): string {
   const { start, end } = findValue(pdf);
-  return createHash('sha256').update(pdf.subarray(0, start)).update(pdf.subarray(end)).digest('hex');
+  const range = signatureByteRange(pdf);
+  const hash = createHash('sha256');
+  if (!range) return hash.update(pdf.subarray(0, start)).update(pdf.subarray(end)).digest('hex');
+  const [, a, b] = range;
+  if (end > a) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'binding-outside-signed-part' });
+  return hash.update(pdf.subarray(0, start)).update(pdf.subarray(end, a)).update(pdf.subarray(b)).digest('hex');
 }
 
 /** Fill the placeholder in a rendered PDF. Returns a new buffer of the same length. */
@@ -86,8 +116,15 @@ export function readBinding(pdf: Buffer): Binding {
  * What the kiosk does before printing: the document must be bound to the issuance
  * it asked for and to the card it read. Any difference is a refusal, never a print.
  */
-export function verifyBinding(pdf: Buffer, expected: { issuanceId: string; cardSerial: string }): Binding {
+export function verifyBinding(
+  pdf: Buffer,
+  expected: { issuanceId: string; cardSerial: string },
+  opts: { requireSignature?: boolean } = {},
+): Binding {
   const binding = readBinding(pdf);
+  if (opts.requireSignature && !signatureByteRange(pdf)) {
+    throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'unsigned', issuanceId: expected.issuanceId });
+  }
   if (binding.issuanceId !== expected.issuanceId) {
     throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'issuance-id', issuanceId: expected.issuanceId });
   }

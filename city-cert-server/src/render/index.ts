@@ -14,4 +14,5 @@ export {
   residentRecordDocument,
   renderResidentRecord,
   renderAndBind,
+  type PdfSigner,
 } from './resident-record.js';

@@ -369,8 +369,25 @@ export async function renderResidentRecord(model: ResidentRecordModel): Promise<
   );
 }
 
-/** Render all copies as one PDF and seal the binding (issuance id, card serial HMAC, document hash). */
-export async function renderAndBind(model: ResidentRecordModel, cardSerialHmacHex: string): Promise<{ pdf: Buffer; binding: Binding }> {
+/** What renderAndBind needs of the document signer (sign/signer.ts). */
+export interface PdfSigner {
+  prepare(pdf: Buffer, signingTime: Date): { pdf: Buffer; finish(final: Buffer): Buffer };
+}
+
+/**
+ * Render all copies as one PDF, seal the binding (issuance id, card serial HMAC,
+ * document hash) and, with a signer, sign it (PAdES). Order matters: the signature
+ * field comes first (so the binding's document hash covers it), then the binding,
+ * then the signature over everything but its own /Contents, binding included.
+ */
+export async function renderAndBind(
+  model: ResidentRecordModel,
+  cardSerialHmacHex: string,
+  signer?: PdfSigner | null,
+): Promise<{ pdf: Buffer; binding: Binding }> {
   const pdf = await renderResidentRecord(model);
-  return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
+  if (!signer) return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
+  const prepared = signer.prepare(pdf, model.issuedAt);
+  const sealed = sealBinding(prepared.pdf, model.issuanceId, cardSerialHmacHex);
+  return { pdf: prepared.finish(sealed.pdf), binding: sealed.binding };
 }
