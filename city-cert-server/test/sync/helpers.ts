@@ -1,0 +1,51 @@
+import { pino } from 'pino';
+import type { CityMenuResponse } from '@konbini/protocol';
+import { menu } from '../../src/issuance/service.js';
+import { residentRecordModel } from '../../src/issuance/model.js';
+import { cardLinkBySerial, cityOf, householdOfResident, residentById, type Db } from '../../src/index.js';
+import type { ResidentRecordModel } from '../../src/render/model.js';
+
+export const CITY = '999997';
+
+/** A delta batch file as the core system would send it. */
+export function deltaFile(batchId: string, changes: object[], opts: { cityCode?: string; count?: number; end?: boolean } = {}): string {
+  const lines = [
+    JSON.stringify({ type: 'header', format: 'konbini-delta', version: 1, cityCode: opts.cityCode ?? CITY, batchId }),
+    ...changes.map((c) => JSON.stringify({ type: 'change', ...c })),
+  ];
+  if (opts.end !== false) lines.push(JSON.stringify({ type: 'end', count: opts.count ?? changes.length }));
+  return `${lines.join('\n')}\n`;
+}
+
+const silent = pino({ level: 'silent' });
+
+/** What a kiosk would be offered for this card now: the issuance service's own menu. */
+export async function menuFor(db: Db, serial: string, now: Date): Promise<{ offered: string[]; refusal: string | undefined; menu: CityMenuResponse }> {
+  const m = await menu(
+    { db, printable: () => true, now: () => now, render: () => Promise.reject(new Error('not rendering')), log: silent as never },
+    { cardSerial: serial, kioskId: 'K0001' },
+  );
+  return {
+    offered: m.items.map((i) => i.certType),
+    refusal: m.refusals.find((r) => r.certType === 'resident-record')?.code,
+    menu: m,
+  };
+}
+
+/** The model the next 住民票の写し (whole household) would be rendered from. */
+export async function nextCertificate(db: Db, residentId: string, now: Date): Promise<ResidentRecordModel> {
+  const holder = (await residentById(db, residentId))!;
+  const view = (await householdOfResident(db, holder))!;
+  const city = (await cityOf(db))!;
+  return residentRecordModel({
+    city,
+    issuanceId: '00000000-0000-4000-8000-0000000000aa',
+    issuedAt: now,
+    copies: 1,
+    holder,
+    view,
+    options: { scope: 'household', includeRelationship: true },
+  } as Parameters<typeof residentRecordModel>[0]);
+}
+
+export { cardLinkBySerial };
