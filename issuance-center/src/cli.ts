@@ -1,22 +1,48 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './http/app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, type CentreConfigFile } from './config.js';
+import { dbConfigFromArg, type DbConfig } from './ledger/db.js';
+import { SqlLedger } from './ledger/sql-ledger.js';
+import { settlementCsv, type CommissionRates } from './ledger/settlement.js';
 
-const USAGE = `usage: issuance-center serve --config <centre.json> [--port N] [--host H]`;
+const USAGE = `usage:
+  issuance-center serve --config <centre.json> [--port N] [--host H]
+  issuance-center ledger verify [--db <dir|postgres://…>] [--config <centre.json>]
+  issuance-center settle --month YYYY-MM [--format csv|json] [--commission YEN] [--db <dir|postgres://…>] [--config <centre.json>]
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command !== 'serve') {
-    process.stderr.write(`${USAGE}\n`);
-    return command === undefined || command === '--help' ? 0 : 2;
+--db: a PGlite data directory or a PostgreSQL URL; default: the config's ledger,
+else $KONBINI_STATE_DIR/centre-ledger (var/centre-ledger). A PGlite directory may
+be opened by one process at a time: stop the centre first, or use PostgreSQL.
+--commission: yen withheld per printed copy; default the config's
+settlement.commissionPerCopy, else ${'$'}{DEFAULT_COMMISSION} (a placeholder, not an official figure).`;
+
+/** Placeholder commission per copy when nothing is configured. */
+export const DEFAULT_COMMISSION = 115;
+
+export function defaultLedgerDb(): DbConfig {
+  return { dataDir: resolve(process.env.KONBINI_STATE_DIR ?? 'var', 'centre-ledger') };
+}
+
+function usage(code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(`${USAGE.replace('${DEFAULT_COMMISSION}', String(DEFAULT_COMMISSION))}\n`);
+  return code;
+}
+
+function ledgerDbFrom(db: string | undefined, config: string | undefined): DbConfig {
+  if (db) return dbConfigFromArg(db);
+  if (config) {
+    const cfg = loadConfig(config);
+    if (cfg.options.ledgerDb) return cfg.options.ledgerDb;
   }
+  return defaultLedgerDb();
+}
+
+async function serve(rest: string[]): Promise<number> {
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
-  if (!values.config) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
+  if (!values.config) return usage(2);
   const cfg = loadConfig(values.config);
-  const app = buildApp(cfg.options);
+  const app = buildApp({ ...cfg.options, ledgerDb: cfg.options.ledgerDb ?? defaultLedgerDb() });
   const port = values.port ? Number(values.port) : cfg.port;
   const host = values.host ?? cfg.host;
   await app.listen({ port, host });
@@ -31,9 +57,62 @@ async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
+async function verify(rest: string[]): Promise<number> {
+  const { values } = parseArgs({ args: rest, options: { db: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } } });
+  const ledger = await SqlLedger.open(ledgerDbFrom(values.db, values.config));
+  try {
+    const report = await ledger.verify();
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else if (report.ok) process.stdout.write(`ok records=${report.records} head=${report.head.seq}:${report.head.hash}\n`);
+    else {
+      for (const p of report.problems) {
+        process.stdout.write(`${p.problem} seq=${p.seq}${'issuanceId' in p && p.issuanceId ? ` issuance=${p.issuanceId}` : ''}\n`);
+      }
+      process.stdout.write(`FAILED records=${report.records} problems=${report.problems.length} head=${report.head.seq}:${report.head.hash}\n`);
+    }
+    return report.ok ? 0 : 1;
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function settleCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: { month: { type: 'string' }, format: { type: 'string', default: 'csv' }, commission: { type: 'string' }, db: { type: 'string' }, config: { type: 'string' } },
+  });
+  if (!values.month || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.month) || !['csv', 'json'].includes(values.format ?? '')) return usage(2);
+  let rates: CommissionRates = { perCopy: DEFAULT_COMMISSION };
+  if (values.config) {
+    const s = (loadConfig(values.config).file as CentreConfigFile).settlement;
+    if (s) rates = { perCopy: s.commissionPerCopy, byType: s.commissionByType };
+  }
+  if (values.commission !== undefined) {
+    const n = Number(values.commission);
+    if (!Number.isInteger(n) || n < 0) return usage(2);
+    rates = { ...rates, perCopy: n };
+  }
+  const ledger = await SqlLedger.open(ledgerDbFrom(values.db, values.config));
+  try {
+    const s = await ledger.settlement(values.month, rates);
+    process.stdout.write(values.format === 'json' ? `${JSON.stringify(s, null, 2)}\n` : settlementCsv(s));
+    return 0;
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  if (command === 'serve') return serve([sub, ...rest].filter((x): x is string => x !== undefined));
+  if (command === 'ledger' && sub === 'verify') return verify(rest);
+  if (command === 'settle') return settleCommand([sub, ...rest].filter((x): x is string => x !== undefined));
+  return usage(command === undefined || command === '--help' ? 0 : 2);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
     process.stderr.write(`issuance-center: ${(err as Error).message}\n`);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { CentreDirectory } from '@konbini/protocol';
+import type { CentreDirectory, CertType } from '@konbini/protocol';
 import type { CentreOptions } from './http/app.js';
 import { fingerprintOf } from './routing/city-client.js';
 import type { CityEntry } from './routing/directory.js';
@@ -21,9 +21,13 @@ export interface CentreConfigFile {
   /** Directory seed (cities, card links, kiosks) as the fixtures write it. */
   directory: string;
   cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended' }[];
+  /** Evidence ledger: a PGlite data directory (relative to this file) or a PostgreSQL URL. */
+  ledger?: { dataDir?: string; url?: string };
+  /** Yen withheld per printed copy (and per type where it differs). */
+  settlement?: { commissionPerCopy: number; commissionByType?: Partial<Record<CertType, number>> };
 }
 
-export function loadConfig(path: string): { host: string; port: number; options: CentreOptions } {
+export function loadConfig(path: string): { host: string; port: number; options: CentreOptions; file: CentreConfigFile } {
   const file = JSON.parse(readFileSync(path, 'utf8')) as CentreConfigFile;
   const base = dirname(resolve(path));
   const read = (p: string) => readFileSync(resolve(base, p), 'utf8');
@@ -36,6 +40,7 @@ export function loadConfig(path: string): { host: string; port: number; options:
     return { ...known, endpoint: c.endpoint, fingerprint256, status: c.status ?? 'active' };
   });
   return {
+    file,
     host: file.host ?? '127.0.0.1',
     port: file.port ?? 0,
     options: {
@@ -54,6 +59,7 @@ export function loadConfig(path: string): { host: string; port: number; options:
         requireCrl: file.jpki.requireCrl,
       },
       directory: { cities, cards: dir.cards, kiosks: dir.kiosks },
+      ledgerDb: file.ledger?.url ? { url: file.ledger.url } : file.ledger?.dataDir ? { dataDir: resolve(base, file.ledger.dataDir) } : undefined,
     },
   };
 }

@@ -13,6 +13,8 @@ import { CrlSource } from '../auth/crl-source.js';
 import { CityClient, type LgwanTls } from '../routing/city-client.js';
 import { Directory, type CardEntry, type CityEntry, type KioskEntry } from '../routing/directory.js';
 import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
+import { SqlLedger } from '../ledger/sql-ledger.js';
+import type { DbConfig } from '../ledger/db.js';
 import { KioskConnection } from '../kiosk-gateway/connection.js';
 import { loggerOptions } from './logger.js';
 
@@ -34,7 +36,9 @@ export interface CentreOptions {
   directory: Directory | { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
   /** The origin kiosks sign into their challenge context; default wss://localhost:<port>. */
   origin?: string;
+  /** The evidence ledger; or `ledgerDb` to open the SQL ledger at start (PGlite dir or postgres URL). Neither: in memory. */
   ledger?: Ledger;
+  ledgerDb?: DbConfig;
   now?: () => Date;
   logger?: Logger | false;
   cityTimeoutMs?: number;
@@ -69,7 +73,19 @@ export function buildApp(opts: CentreOptions) {
   });
 
   const directory = opts.directory instanceof Directory ? opts.directory : new Directory(opts.directory);
-  const ledger = opts.ledger ?? new MemoryLedger();
+  let ledger: Ledger;
+  if (opts.ledger) ledger = opts.ledger;
+  else if (opts.ledgerDb) {
+    const opening = SqlLedger.open(opts.ledgerDb);
+    opening.catch(() => undefined); // reported by onReady
+    ledger = deferredLedger(opening);
+    app.addHook('onReady', async () => {
+      await opening;
+    });
+    app.addHook('onClose', async () => {
+      await (await opening.catch(() => undefined))?.close();
+    });
+  } else ledger = new MemoryLedger();
   const challenges = new ChallengeStore(() => now().getTime());
   const roots = opts.jpki.roots.map((pem) => new X509Certificate(pem));
   const crls = opts.jpki.crlLocation
@@ -140,3 +156,13 @@ export function buildApp(opts: CentreOptions) {
   return app;
 }
 export type CentreApp = ReturnType<typeof buildApp>;
+
+/** A ledger usable before its database has opened: every call waits for it. */
+function deferredLedger(opening: Promise<Ledger>): Ledger {
+  return {
+    begin: async (r) => (await opening).begin(r),
+    delivered: async (...a) => (await opening).delivered(...a),
+    outcome: async (...a) => (await opening).outcome(...a),
+    get: async (id) => (await opening).get(id),
+  };
+}

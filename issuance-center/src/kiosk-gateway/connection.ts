@@ -191,7 +191,7 @@ export class KioskConnection {
       this.send({ type: 'issue.accepted', sessionId, issuanceId, certType: msg.certType, copies: msg.copies, fee: doc.fee });
       const sha256 = await this.relay(doc.body, issuanceId, doc.length);
       if (sha256 !== doc.sha256) throw new KonbiniError('DOCUMENT_HASH_MISMATCH', { issuanceId, reason: 'relay' });
-      await this.deps.ledger.delivered(issuanceId, sha256, doc.fee);
+      await this.deps.ledger.delivered(issuanceId, sha256, doc.fee, this.deps.now());
       this.state = { step: 'delivered', sessionId, card, city, issuanceId };
       this.send({ type: 'issue.document', sessionId, issuanceId, bytes: doc.length, sha256 });
       log.info({ event: 'delivered', sha256, bytes: doc.length }, 'document relayed');

@@ -21,18 +21,27 @@ export interface LedgerRecord {
   /** What was charged: only printed copies (DESIGN §5 invariant 6). */
   charged: number;
   requestedAt: string;
+  /** When the whole document reached the kiosk. */
+  deliveredAt: string | null;
   outcomeAt: string | null;
 }
 
-export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'outcomeAt'>;
+export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'deliveredAt' | 'outcomeAt'>;
 
 export interface Ledger {
   begin(r: LedgerStart): Promise<void>;
   /** The document reached the kiosk whole; the fee is what the city quoted for all copies. */
-  delivered(issuanceId: string, documentSha256: string, fee: number): Promise<void>;
+  delivered(issuanceId: string, documentSha256: string, fee: number, at?: Date): Promise<void>;
   /** Idempotent by issuance id: a repeated outcome returns the first one unchanged. */
   outcome(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<LedgerRecord>;
   get(issuanceId: string): Promise<LedgerRecord | undefined>;
+  /** Release connections (no-op in memory). */
+  close?(): Promise<void>;
+}
+
+/** Charged for the printed copies only (DESIGN §5 invariant 6). */
+export function chargeFor(fee: number, copies: number, copiesPrinted: number): number {
+  return copies > 0 ? Math.round((fee / copies) * copiesPrinted) : 0;
 }
 
 /**
@@ -44,12 +53,12 @@ export class MemoryLedger implements Ledger {
 
   async begin(r: LedgerStart): Promise<void> {
     if (this.records.has(r.issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
-    this.records.set(r.issuanceId, { ...r, fee: 0, documentSha256: null, outcome: 'requested', copiesPrinted: 0, charged: 0, outcomeAt: null });
+    this.records.set(r.issuanceId, { ...r, fee: 0, documentSha256: null, outcome: 'requested', copiesPrinted: 0, charged: 0, deliveredAt: null, outcomeAt: null });
   }
 
-  async delivered(issuanceId: string, documentSha256: string, fee: number): Promise<void> {
+  async delivered(issuanceId: string, documentSha256: string, fee: number, at: Date = new Date()): Promise<void> {
     const rec = this.must(issuanceId);
-    if (rec.outcome === 'requested') Object.assign(rec, { outcome: 'delivered', documentSha256, fee });
+    if (rec.outcome === 'requested') Object.assign(rec, { outcome: 'delivered', documentSha256, fee, deliveredAt: at.toISOString() });
   }
 
   async outcome(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<LedgerRecord> {
@@ -59,7 +68,7 @@ export class MemoryLedger implements Ledger {
     Object.assign(rec, {
       outcome,
       copiesPrinted: printed,
-      charged: rec.copies > 0 ? Math.round((rec.fee / rec.copies) * printed) : 0,
+      charged: chargeFor(rec.fee, rec.copies, printed),
       outcomeAt: at.toISOString(),
     });
     return { ...rec };
