@@ -10,6 +10,8 @@ import { renderPlugin } from './plugins/render.js';
 import { replicaPlugin } from './plugins/replica.js';
 import { routesPlugin } from './plugins/routes.js';
 import { rulesPlugin } from './plugins/rules.js';
+import { freshnessPlugin } from '../rules/freshness.js';
+import { syncPlugin } from '../sync/http.js';
 
 export interface CityCertServerOptions {
   /** PEM strings: this server's key and certificate, and the CA its clients' certificates chain to (LGWAN-sim). */
@@ -25,6 +27,10 @@ export interface CityCertServerOptions {
   /** Clock for eligibility and document dates (tests). */
   now?: () => Date;
   log?: LogOptions;
+  /** Client certificate CNs (the city's core 住基 system) that may post 異動 deltas; only they, and only there. */
+  syncClients?: string[];
+  /** Freshness guard: oldest replica (since its last sync) that may issue; absent = no guard. */
+  replicaMaxAgeMs?: number;
 }
 
 export const DEFAULT_ALLOWED_CLIENTS = ['issuance-center'];
@@ -37,6 +43,7 @@ function peerCommonName(socket: TLSSocket): string | undefined {
 /** The city certificate server as a fastify instance, not yet listening. */
 export async function buildApp(options: CityCertServerOptions): Promise<FastifyInstance> {
   const allowed = new Set(options.allowedClients ?? DEFAULT_ALLOWED_CLIENTS);
+  const syncAllowed = new Set(options.syncClients ?? []);
   const app = fastify({
     https: {
       key: options.tls.key,
@@ -70,13 +77,16 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
   app.addHook('onRequest', async (req) => {
     const socket = req.raw.socket as TLSSocket;
     const cn = socket.authorized ? peerCommonName(socket) : undefined;
-    if (!cn || !allowed.has(cn)) throw new KonbiniError('FORBIDDEN', { reason: 'client-cn' });
+    const sync = (req.routeOptions.config as { clientRole?: string } | undefined)?.clientRole === 'sync';
+    if (!cn || !(sync ? syncAllowed : allowed).has(cn)) throw new KonbiniError('FORBIDDEN', { reason: 'client-cn' });
   });
 
   await app.register(replicaPlugin, { db: options.db, dataset: options.dataset });
   await app.register(renderPlugin);
   await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });
   await app.register(routesPlugin);
+  await app.register(freshnessPlugin, { maxAgeMs: options.replicaMaxAgeMs });
+  await app.register(syncPlugin);
   // callers need listen/inject/close, not the https-specific generics
   return app as unknown as FastifyInstance;
 }

@@ -39,6 +39,17 @@ export const LOG_FIELDS = new Set([
   'startMs',
   'charsetSize',
   'dropped',
+  // replica sync and freshness (sequence numbers, batch ids, counts, times: no personal data)
+  'alert',
+  'batchId',
+  'applied',
+  'alreadyApplied',
+  'lastSeq',
+  'lastSyncAt',
+  'ageS',
+  'maxAgeS',
+  'dryRun',
+  'ms',
 ]);
 
 export function cardSerialSha256(serial: string): string {
