@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildApp } from './http/app.js';
 import type { CityDataset } from './replica/dataset.js';
+import { hsmCommand } from './hsm-cli.js';
+import { signerConfigFromHsmDir } from './sign/hsm-store.js';
 
 /*
  * city-cert serve --dataset <city json> (--pki <dir> | --key <pem> --cert <pem> --ca <pem>)
@@ -14,7 +16,9 @@ import type { CityDataset } from './replica/dataset.js';
  */
 
 const USAGE = `usage: city-cert serve --dataset <city.json> --port <n> [--host 127.0.0.1] [--db <pglite dir>]
-                       (--pki <dir> | --key <key.pem> --cert <cert.pem> --ca <ca.pem>) [--allow <client CN>]...`;
+                       (--pki <dir> | --key <key.pem> --cert <cert.pem> --ca <ca.pem>) [--allow <client CN>]...
+                       (--hsm <dir from \`city-cert hsm init\`> [--pin-env <VAR>] | --unsigned)
+       city-cert hsm init --pki <dir> --out <dir> [--city <code>]...`;
 
 interface ManifestCert {
   cert: string;
@@ -54,6 +58,10 @@ async function serve(argv: string[]): Promise<void> {
       db: { type: 'string' },
       allow: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
+      // document signing (sign/): a PKCS#11 token set up by `city-cert hsm init`, or explicitly none
+      hsm: { type: 'string' },
+      'pin-env': { type: 'string', default: 'KONBINI_HSM_PIN' },
+      unsigned: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -72,7 +80,12 @@ async function serve(argv: string[]): Promise<void> {
     throw new UsageError('give --pki <dir>, or --key, --cert and --ca');
   }
 
+  if (values.hsm && values.unsigned) throw new UsageError('give either --hsm <dir> or --unsigned, not both');
+  if (!values.hsm && !values.unsigned) throw new UsageError('documents must be signed: give --hsm <dir> (see `city-cert hsm init`), or --unsigned for development');
+  const signer = values.hsm ? signerConfigFromHsmDir(values.hsm, dataset.city.code, { pinEnv: values['pin-env'] }) : { unsigned: true as const };
+
   const app = await buildApp({
+    signer,
     tls,
     dataset,
     db: values.db ? { dataDir: resolve(values.db) } : {},
@@ -106,6 +119,7 @@ class UsageError extends Error {}
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  if (command === 'hsm') return hsmCommand(rest);
   throw new UsageError(command ? `unknown command ${command}` : 'no command');
 }
 

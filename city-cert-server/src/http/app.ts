@@ -12,6 +12,7 @@ import { routesPlugin } from './plugins/routes.js';
 import { rulesPlugin } from './plugins/rules.js';
 import { freshnessPlugin } from '../rules/freshness.js';
 import { syncPlugin } from '../sync/http.js';
+import { signPlugin, type SignerOption } from '../sign/plugin.js';
 
 export interface CityCertServerOptions {
   /** PEM strings: this server's key and certificate, and the CA its clients' certificates chain to (LGWAN-sim). */
@@ -31,6 +32,12 @@ export interface CityCertServerOptions {
   syncClients?: string[];
   /** Freshness guard: oldest replica (since its last sync) that may issue; absent = no guard. */
   replicaMaxAgeMs?: number;
+  /**
+   * Who signs the issued PDFs (PAdES): a PKCS#11 token (module, token label, PIN
+   * source), or `{ unsigned: true }` to issue unsigned documents deliberately.
+   * Absent: unsigned, with a warning (the CLI refuses to start that way).
+   */
+  signer?: SignerOption;
 }
 
 export const DEFAULT_ALLOWED_CLIENTS = ['issuance-center'];
@@ -82,6 +89,7 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
   });
 
   await app.register(replicaPlugin, { db: options.db, dataset: options.dataset });
+  await app.register(signPlugin, { signer: options.signer });
   await app.register(renderPlugin);
   await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });
   await app.register(routesPlugin);

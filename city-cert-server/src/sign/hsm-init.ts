@@ -114,11 +114,18 @@ function tokenCertMatches(p11: Pkcs11, session: Handle, certDer: Buffer): boolea
 function withSession<T>(p11: Pkcs11, slot: Handle, user: number, pin: string, fn: (s: Handle) => T): T {
   const session = p11.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
   try {
-    p11.C_Login(session, user, pin);
+    let loggedIn = false;
+    try {
+      p11.C_Login(session, user, pin);
+      loggedIn = true;
+    } catch (err) {
+      // login state is per process and token: a signer of this process may hold it
+      if ((err as { code?: number }).code !== P.CKR_USER_ALREADY_LOGGED_IN) throw err;
+    }
     try {
       return fn(session);
     } finally {
-      p11.C_Logout(session);
+      if (loggedIn) p11.C_Logout(session);
     }
   } finally {
     p11.C_CloseSession(session);

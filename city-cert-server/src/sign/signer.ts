@@ -141,7 +141,8 @@ export class Pkcs11Signer implements DocumentSigner {
         p11.C_SignInit(this.session!, { mechanism: P.CKM_SHA256_RSA_PKCS }, this.key!);
         return p11.C_Sign(this.session!, data, Buffer.alloc(1024));
       } catch (err) {
-        if (attempt === 0 && isTokenGone(err)) {
+        // a token re-inserted, or a logout by another user of this module in this process
+        if (attempt === 0 && (isTokenGone(err) || (err as { code?: number }).code === P.CKR_USER_NOT_LOGGED_IN)) {
           this.login();
           continue;
         }

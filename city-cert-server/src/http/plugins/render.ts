@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import { pdfMake, unprintable } from '../../render/fonts.js';
 import { renderAndBind } from '../../render/resident-record.js';
 import type { RenderResidentRecord } from '../../issuance/service.js';
+import type {} from '../../sign/plugin.js'; // app.documentSigner
 
 export interface Renderer {
   residentRecord: RenderResidentRecord;
@@ -21,7 +22,11 @@ export const renderPlugin = fp(
     // parse the fonts once at start, not inside the first resident's request
     pdfMake();
     app.log.info({ startMs: Math.round(performance.now() - started) }, 'renderer fonts ready');
-    app.decorate('renderer', { residentRecord: renderAndBind, unprintable: (text: string) => unprintable(text) });
+    const signer = app.documentSigner;
+    app.decorate('renderer', {
+      residentRecord: (model, cardSerialHmacHex) => renderAndBind(model, cardSerialHmacHex, signer),
+      unprintable: (text: string) => unprintable(text),
+    });
   },
-  { name: 'render', fastify: '5.x' },
+  { name: 'render', fastify: '5.x', dependencies: ['sign'] },
 );
