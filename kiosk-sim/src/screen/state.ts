@@ -45,7 +45,7 @@ export interface ScreenState {
   /** place-card: a card was already on the reader and must be placed again. */
   replaceCard?: boolean;
   pin?: { length: number; triesLeft: number; wrong: boolean };
-  menu?: { cityName: string; items: MenuItem[]; refusals: MenuRefusal[] };
+  menu?: { cityName: string; items: MenuItem[]; refusals: (MenuRefusal & { ja: string; en: string })[] };
   choice?: { certType: string; options: CertOptions; copies: number; feePerCopy: number };
   pay?: { fee: number; inserted: number; short: number | null };
   change?: number;

@@ -1,0 +1,376 @@
+// The kiosk screen: draws the state the kiosk process holds (server-sent events)
+// and posts the resident's taps back. No state of its own beyond what is drawn.
+import { LANGUAGE_NAMES, t, certTypeName, errorText } from './texts.js';
+
+const $ = (id) => document.getElementById(id);
+let state = null;
+let busy = false; // a commit tap is on its way: ignore further taps until the next state
+let beeper = null;
+
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const yen = (n) => t(state.lang, 'yen', { n: Number(n).toLocaleString('ja-JP') });
+const tt = (key, vars) => esc(t(state.lang, key, vars));
+
+const COMMITS = new Set(['start', 'back', 'cancel', 'pin-ok', 'choose-type', 'options-ok', 'copies-ok', 'confirm', 'to-pay', 'pay', 'done']);
+
+async function act(body) {
+  if (!state) return;
+  const commit = COMMITS.has(body.action);
+  if (commit) {
+    if (busy) return;
+    busy = true;
+    document.querySelectorAll('#kiosk button[data-action]').forEach((b) => b.setAttribute('aria-disabled', 'true'));
+  }
+  try {
+    await fetch('/api/action', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, seq: state.seq }) });
+  } finally {
+    if (commit) {
+      busy = false;
+      document.querySelectorAll('#kiosk button[data-action]').forEach((b) => b.removeAttribute('aria-disabled'));
+    }
+  }
+}
+
+function button(action, label, cls = 'btn', extra = {}) {
+  const data = Object.entries(extra).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('');
+  return `<button type="button" class="${cls}" data-action="${action}"${data}>${label}</button>`;
+}
+
+function footer(left = [], right = []) {
+  return `${left.join('')}<span class="spacer"></span><span class="idle" id="idle" aria-live="off"></span>${right.join('')}`;
+}
+
+const cancel = () => button('cancel', tt('cancel'), 'btn quiet');
+const back = () => button('back', tt('back'), 'btn quiet');
+
+function optionLines(choice) {
+  const lines = [];
+  for (const [k, v] of Object.entries(choice.options)) {
+    if (k === 'scope') lines.push(`${tt('opt_scope')}: ${tt(v === 'household' ? 'opt_scope_household' : 'opt_scope_self')}`);
+    else if (k === 'fiscalYear') lines.push(`${tt('opt_fiscalYear')}: ${tt('fiscalYear', { year: v })}`);
+    else lines.push(`${tt('opt_' + k)}: ${tt(v ? 'include' : 'omit')}`);
+  }
+  return lines;
+}
+
+const SCREENS = {
+  start(s) {
+    const notice = [];
+    if (s.notice === 'timeout') notice.push(tt('noticeTimeout'));
+    if (s.notice === 'cancelled') notice.push(tt('noticeCancelled'));
+    if (s.refunded) notice.push(tt('refunded', { yen: Number(s.refunded).toLocaleString('ja-JP') }));
+    return {
+      body: `<div class="start">
+        ${notice.length ? `<p class="notice" role="status">${notice.join('<br>')}</p>` : ''}
+        ${button('start', `${tt('startButton')}`, 'btn primary big')}
+        <p>${tt('startSub')}</p>
+        <p class="hint">${tt('startHint')}</p>
+      </div>`,
+      foot: footer(),
+    };
+  },
+  'place-card'(s) {
+    return {
+      body: `<h1>${tt('placeCardTitle')}</h1>
+        ${s.replaceCard ? `<p class="alert" role="alert">${tt('replaceCard')}</p>` : ''}
+        <p>${tt('placeCardHint')}</p>
+        <div class="cardpic" aria-hidden="true">▼ CARD ▼</div>`,
+      foot: footer([cancel()]),
+    };
+  },
+  reading: () => wait('readingTitle', 'readingHint'),
+  checking: () => wait('checkingTitle', 'checkingHint'),
+  requesting: () => wait('requestingTitle', 'requestingHint'),
+  pin(s) {
+    const boxes = [0, 1, 2, 3].map((i) => `<span>${i < s.pin.length ? '●' : ''}</span>`).join('');
+    const keys = ['1', '2', '3', '4', '5', '6', '7', '8', '9'].map((d) => button('digit', d, '', { digit: d }));
+    keys.push(button('pin-clear', tt('pinClear'), 'small'), button('digit', '0', '', { digit: '0' }), button('pin-delete', tt('pinDelete'), 'small'));
+    const ok = `<button type="button" class="btn primary" data-action="pin-ok"${s.pin.length === 4 ? '' : ' disabled'}>${tt('ok')}</button>`;
+    return {
+      body: `<div class="pin-row"><div class="pin-left">
+          <h1>${tt('pinTitle')}</h1>
+          ${s.pin.wrong ? `<p class="alert" role="alert">${tt('pinWrong')}<br>${tt('triesLeft', { n: s.pin.triesLeft })}</p>` : ''}
+          <p class="hint">${tt('pinHint')}</p>
+          <div class="pin-boxes" role="img" aria-label="${tt('pinDigits', { n: s.pin.length })}">${boxes}</div>
+        </div>
+        <div class="keypad" role="group" aria-label="keypad">${keys.join('')}</div></div>`,
+      foot: footer([cancel()], [ok]),
+      focus: s.pin.length === 4 ? '[data-action="pin-ok"]' : null,
+    };
+  },
+  menu(s) {
+    const items = s.menu.items
+      .filter((i) => !s.menu.refusals.some((r) => r.certType === i.certType))
+      .map((i) => button('choose-type', `${esc(certTypeName(s.lang, i.certType))}<span class="fee">${tt('perCopy', { fee: i.fee })}</span>`, '', { certtype: i.certType }));
+    const refused = s.menu.refusals.map(
+      (r) => `<div class="refused" role="note"><span>${esc(certTypeName(s.lang, r.certType))}</span><span class="why">${tt('notAvailable')}: ${esc(errorText(s.lang, r))}</span></div>`,
+    );
+    return {
+      body: `<h1>${tt('menuTitle')}</h1><p class="hint">${tt('menuCity', { city: s.menu.cityName })}</p>
+        <div class="menu">${items.join('')}${refused.join('')}</div>`,
+      foot: footer([cancel()]),
+    };
+  },
+  options(s) {
+    const item = s.menu.items.find((i) => i.certType === s.choice.certType);
+    const sets = item.options.map((k) => {
+      let choices;
+      if (k === 'scope') choices = [['self', 'opt_scope_self'], ['household', 'opt_scope_household']];
+      else if (k === 'fiscalYear') choices = (item.fiscalYears ?? []).map((y) => [y, null]);
+      else choices = [[true, 'include'], [false, 'omit']];
+      const btns = choices.map(([v, label]) => {
+        const pressed = s.choice.options[k] === v;
+        return `<button type="button" data-action="set-option" data-key="${k}" data-value='${esc(JSON.stringify(v))}' aria-pressed="${pressed}">${label ? tt(label) : tt('fiscalYear', { year: v })}</button>`;
+      });
+      return `<fieldset><legend>${tt('opt_' + k)}</legend><div class="choices">${btns.join('')}</div></fieldset>`;
+    });
+    return {
+      body: `<h1>${tt('optionsTitle')}</h1><p class="hint">${esc(certTypeName(s.lang, s.choice.certType))}</p>${sets.join('')}`,
+      foot: footer([back(), cancel()], [button('options-ok', tt('next'), 'btn primary')]),
+    };
+  },
+  copies(s) {
+    const btns = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(
+      (n) => `<button type="button" data-action="copies" data-copies="${n}" aria-pressed="${s.choice.copies === n}">${n}</button>`,
+    );
+    return {
+      body: `<h1>${tt('copiesTitle')}</h1><p class="hint">${esc(certTypeName(s.lang, s.choice.certType))} — ${tt('perCopy', { fee: s.choice.feePerCopy })}</p>
+        <div class="copies" role="group" aria-label="${tt('copiesLabel')}">${btns.join('')}</div>
+        <p class="total">${tt('copiesLabel')}: ${tt('copies', { n: s.choice.copies })} / ${tt('fee')}: ${esc(yen(s.choice.feePerCopy * s.choice.copies))}</p>`,
+      foot: footer([back(), cancel()], [button('copies-ok', tt('next'), 'btn primary')]),
+    };
+  },
+  confirm(s) {
+    const c = s.choice;
+    const lines = optionLines(c);
+    return {
+      body: `<h1>${tt('confirmTitle')}</h1>
+        <table class="summary">
+          <tr><th>${tt('certificate')}</th><td>${esc(certTypeName(s.lang, c.certType))}</td></tr>
+          ${lines.length ? `<tr><th>${tt('details')}</th><td>${lines.join('<br>')}</td></tr>` : ''}
+          <tr><th>${tt('copiesLabel')}</th><td>${tt('copies', { n: c.copies })}</td></tr>
+          <tr><th>${tt('fee')}</th><td class="total">${esc(yen(c.feePerCopy * c.copies))}</td></tr>
+        </table>`,
+      foot: footer([back(), cancel()], [button('confirm', tt('issue'), 'btn primary')]),
+    };
+  },
+  received(s) {
+    return {
+      body: `<h1>${tt('receivedTitle')}</h1><p>${tt('receivedHint')}</p>
+        <p class="total">${tt('fee')}: ${esc(yen(s.pay.fee))}</p>`,
+      foot: footer([cancel()], [button('to-pay', tt('toPay'), 'btn primary')]),
+    };
+  },
+  pay(s) {
+    const p = s.pay;
+    const coins = [10, 50, 100, 500, 1000].map((y) => button('coin', esc(yen(y)), '', { yen: y }));
+    return {
+      body: `<h1>${tt('payTitle')}</h1>
+        <div class="money"><div>${tt('fee')}<b>${esc(yen(p.fee))}</b></div><div>${tt('inserted')}<b data-testid="inserted">${esc(yen(p.inserted))}</b></div>
+        <div>${tt('remaining')}<b>${esc(yen(Math.max(0, p.fee - p.inserted)))}</b></div></div>
+        ${p.short ? `<p class="alert" role="alert">${tt('shortBy', { yen: Number(p.short).toLocaleString('ja-JP') })}</p>` : ''}
+        <p class="hint">${tt('insertCoins')}</p><div class="coins" role="group" aria-label="${tt('insertCoins')}">${coins.join('')}</div>`,
+      foot: footer([cancel()], [button('pay', tt('payButton'), 'btn primary')]),
+      focus: p.inserted >= p.fee ? '[data-action="pay"]' : null,
+    };
+  },
+  'remove-card'(s) {
+    return {
+      body: `<h1>${tt('removeCardTitle')}</h1><p>${tt('removeCardHint')}</p>
+        ${s.change ? `<p class="notice" role="status">${tt('change', { yen: Number(s.change).toLocaleString('ja-JP') })}</p>` : ''}
+        <div class="cardpic" aria-hidden="true">▲ CARD ▲</div>`,
+      foot: footer(),
+    };
+  },
+  printing(s) {
+    const p = s.printing ?? { done: 0, total: 1 };
+    return {
+      body: `<div class="wait"><h1>${tt('printingTitle')}</h1>
+        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="${p.total}" aria-valuenow="${p.done}"><div style="width:${Math.round((100 * p.done) / p.total)}%"></div></div>
+        <p>${tt('printingProgress', { done: p.done, total: p.total })}</p><p class="hint">${tt('printingHint')}</p></div>`,
+      foot: footer(),
+    };
+  },
+  take() {
+    return {
+      body: `<div class="wait"><h1>${tt('takeTitle')}</h1><p>${tt('takeHint')}</p>
+        <div class="cardpic" aria-hidden="true">▼ 📄 ▼</div></div>`,
+      foot: footer([`<button type="button" class="btn quiet" id="stop-sound">${tt('stopSound')}</button>`], [button('done', tt('done'), 'btn primary')]),
+      focus: '[data-action="done"]',
+    };
+  },
+  error(s) {
+    const e = s.error;
+    return {
+      body: `<h1>${tt('errorTitle')}</h1>
+        <p class="alert" role="alert" data-code="${esc(e.code)}">${esc(errorText(s.lang, e))}</p>
+        ${s.refunded ? `<p class="notice" role="status">${tt('refunded', { yen: Number(s.refunded).toLocaleString('ja-JP') })}</p>` : ''}
+        ${s.cardPresent ? `<p><b>${tt('endRemoveTitle')}</b></p>` : ''}`,
+      foot: footer([], [button('done', tt('backToStart'), 'btn primary')]),
+    };
+  },
+  'end-remove-card'(s) {
+    return {
+      body: `<h1>${tt('endRemoveTitle')}</h1><p>${tt('endRemoveHint')}</p>
+        ${s.refunded ? `<p class="notice" role="status">${tt('refunded', { yen: Number(s.refunded).toLocaleString('ja-JP') })}</p>` : ''}
+        <div class="cardpic" aria-hidden="true">▲ CARD ▲</div>`,
+      foot: footer(),
+    };
+  },
+};
+
+function wait(title, hint) {
+  return { body: `<div class="wait"><div class="spinner" aria-hidden="true"></div><h1>${tt(title)}</h1><p class="hint">${tt(hint)}</p></div>`, foot: footer() };
+}
+
+function render() {
+  const s = state;
+  document.documentElement.lang = s.lang === 'zh' ? 'zh-Hans' : s.lang;
+  $('brand').textContent = t(s.lang, 'serviceName');
+  $('langs').setAttribute('aria-label', t(s.lang, 'language'));
+  $('langs').innerHTML = Object.entries(LANGUAGE_NAMES)
+    .map(([code, name]) => `<button type="button" lang="${code}" data-lang="${code}" aria-pressed="${code === s.lang}">${esc(name)}</button>`)
+    .join('');
+  const prevScreen = $('screen').dataset.screen;
+  const prevFocus = document.activeElement?.closest?.('#kiosk') ? focusKey(document.activeElement) : null;
+  const view = (SCREENS[s.screen] ?? SCREENS.start)(s);
+  $('screen').innerHTML = view.body;
+  $('screen').dataset.screen = s.screen;
+  $('kiosk').dataset.screen = s.screen;
+  $('foot').innerHTML = view.foot;
+  // Keep keyboard focus where it was within one screen; on a new screen, start at the primary control.
+  let target = null;
+  if (prevScreen === s.screen && prevFocus) target = document.querySelector(prevFocus);
+  if (!target && view.focus) target = document.querySelector(view.focus);
+  if (!target && prevScreen !== s.screen) target = document.querySelector('#kiosk .btn.primary:not([disabled])') ?? $('screen');
+  target?.focus();
+  tickIdle();
+  sound(s.screen === 'take');
+  refreshControls();
+}
+
+function focusKey(el) {
+  if (el.id) return `#${el.id}`;
+  const a = el.dataset.action;
+  if (!a) return null;
+  for (const k of ['digit', 'certtype', 'key', 'copies', 'yen', 'lang']) {
+    if (el.dataset[k] !== undefined) return `[data-action="${a}"][data-${k}="${el.dataset[k]}"]${k === 'key' ? `[data-value='${el.dataset.value}']` : ''}`;
+  }
+  return `[data-action="${a}"]`;
+}
+
+function tickIdle() {
+  const el = $('idle');
+  if (!el || !state) return;
+  if (!state.idleDeadline) {
+    el.textContent = '';
+    return;
+  }
+  const left = Math.max(0, Math.ceil((state.idleDeadline - Date.now()) / 1000));
+  el.textContent = left <= 30 ? t(state.lang, 'idle', { s: left }) : '';
+  el.classList.toggle('soon', left <= 10);
+}
+setInterval(tickIdle, 500);
+
+/** The "take your certificate" chime, until stopped or the screen changes. */
+function sound(on) {
+  if (!on) {
+    if (beeper) clearInterval(beeper.timer), beeper.ctx.close().catch(() => {});
+    beeper = null;
+    return;
+  }
+  if (beeper) return;
+  try {
+    const ctx = new AudioContext();
+    const beep = () => {
+      const o = ctx.createOscillator();
+      const g = ctx.createGain();
+      o.frequency.value = 880;
+      g.gain.value = 0.2;
+      o.connect(g).connect(ctx.destination);
+      o.start();
+      o.stop(ctx.currentTime + 0.25);
+    };
+    beep();
+    beeper = { ctx, timer: setInterval(beep, 1500) };
+  } catch {
+    /* no audio device: the screen warning still shows */
+  }
+}
+
+document.addEventListener('click', (ev) => {
+  const el = ev.target.closest('button');
+  if (!el || !state) return;
+  if (el.id === 'stop-sound') return sound(false);
+  if (el.dataset.lang) return act({ action: 'lang', lang: el.dataset.lang });
+  if (!el.closest('#kiosk') || el.disabled || el.getAttribute('aria-disabled') === 'true') return;
+  const a = el.dataset.action;
+  if (!a) return;
+  const body = { action: a };
+  if (a === 'digit') body.digit = el.dataset.digit;
+  if (a === 'choose-type') body.certType = el.dataset.certtype;
+  if (a === 'set-option') Object.assign(body, { key: el.dataset.key, value: JSON.parse(el.dataset.value) });
+  if (a === 'copies') body.copies = Number(el.dataset.copies);
+  if (a === 'coin') body.yen = Number(el.dataset.yen);
+  act(body);
+});
+
+// A hardware keyboard works too: digits and Backspace on the PIN screen, Escape cancels.
+document.addEventListener('keydown', (ev) => {
+  if (!state || ev.target.closest?.('#controls')) return;
+  if (state.screen === 'pin') {
+    if (/^[0-9]$/.test(ev.key)) return ev.preventDefault(), act({ action: 'digit', digit: ev.key });
+    if (ev.key === 'Backspace') return ev.preventDefault(), act({ action: 'pin-delete' });
+    if (ev.key === 'Enter' && state.pin.length === 4 && !ev.target.closest?.('button')) return ev.preventDefault(), act({ action: 'pin-ok' });
+  }
+  if (ev.key === 'Escape' && document.querySelector('[data-action="cancel"]')) act({ action: 'cancel' });
+});
+
+// ---------------------------------------------------------------- demo controls
+
+let cardsShown = false;
+let lastPresent = null;
+async function refreshControls() {
+  if (!state) return;
+  if (cardsShown && lastPresent === state.cardPresent) return;
+  lastPresent = state.cardPresent;
+  const r = await fetch('/api/cards').then((x) => x.json());
+  const sel = $('card-select');
+  if (!cardsShown) {
+    sel.innerHTML = r.cards.map((c) => `<option value="${esc(c.cardId)}">${esc(c.cardId)} ${esc(c.scenario)} — ${esc(c.holder)}</option>`).join('');
+    cardsShown = true;
+    sel.addEventListener('change', () => showPin(r.cards));
+  }
+  showPin(r.cards);
+  $('reader-status').textContent = r.inReader ? `Card in reader: ${r.inReader}` : 'Reader empty';
+}
+function showPin(cards) {
+  const c = cards.find((x) => x.cardId === $('card-select').value);
+  $('pin-hint').textContent = c ? `PIN ${c.pin} · tries left ${c.triesLeft}` : '';
+}
+$('card-insert').addEventListener('click', async () => {
+  await fetch('/api/card/insert', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardId: $('card-select').value }) });
+  cardsShown = cardsShown && true;
+  lastPresent = null;
+  refreshControls();
+});
+$('card-remove').addEventListener('click', async () => {
+  await fetch('/api/card/remove', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  lastPresent = null;
+  refreshControls();
+});
+$('fault-buttons').addEventListener('click', async (ev) => {
+  const b = ev.target.closest('button[data-fault]');
+  if (!b) return;
+  const fault = b.dataset.fault === 'none' ? null : b.dataset.fault;
+  await fetch('/api/printer/fault', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fault }) });
+  document.querySelectorAll('#fault-buttons button').forEach((x) => x.setAttribute('aria-pressed', String(x === b)));
+});
+
+// ---------------------------------------------------------------- the state stream
+
+const events = new EventSource('/api/events');
+events.onmessage = (ev) => {
+  state = JSON.parse(ev.data);
+  render();
+};

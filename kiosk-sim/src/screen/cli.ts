@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CONFIG, loadKioskConfig } from '../config.js';
+import { buildScreen } from './server.js';
+
+export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]`;
+
+/**
+ * `kiosk-sim screen`: the kiosk's touch screen and the demo card controls, served
+ * on 127.0.0.1 until SIGINT/SIGTERM. Resolves with the exit code.
+ */
+export async function screenCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '0' },
+      config: { type: 'string' },
+      tray: { type: 'string' },
+      'idle-seconds': { type: 'string', default: '60' },
+    },
+  });
+  const port = Number(values.port);
+  const idle = Number(values['idle-seconds']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || !Number.isFinite(idle) || idle < 1) {
+    process.stderr.write(`usage:\n${SCREEN_USAGE}\n`);
+    return 2;
+  }
+  const cfg = loadKioskConfig(values.config ?? DEFAULT_CONFIG);
+  const screen = buildScreen({
+    kioskId: cfg.kioskId,
+    centreUrl: cfg.centreUrl,
+    centreOrigin: cfg.centreOrigin,
+    tls: cfg.tls,
+    cardsDir: cfg.cardsDir,
+    workDir: cfg.workDir,
+    trayDir: values.tray ? resolve(values.tray) : undefined,
+    idleMs: idle * 1000,
+    // ids and codes only (DESIGN §8)
+    log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: Date.now(), kiosk: cfg.kioskId, event, ...fields })}\n`),
+  });
+  const url = await screen.listen(port);
+  process.stdout.write(`kiosk screen: ${url} (kiosk ${cfg.kioskId}, tray ${screen.trayDir})\n`);
+  await new Promise<void>((done) => {
+    const stop = () => done();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await screen.close();
+  return 0;
+}

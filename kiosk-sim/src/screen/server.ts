@@ -1,0 +1,210 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { VirtualCard } from '../card/virtual-card.js';
+import { readCardFile } from '../card/card-file.js';
+import { InProcessReader } from '../reader/in-process-reader.js';
+import { CentreConnection, type CentreTls } from '../centre/connection.js';
+import { TrayPrinter, type Printer } from '../printer/printer.js';
+import { KioskScreen } from './kiosk-screen.js';
+import { COINS, LANGUAGES, type ScreenAction } from './state.js';
+
+export type PrinterFault = 'jam' | 'out-of-paper';
+
+export interface ScreenOptions {
+  kioskId: string;
+  centreUrl: string;
+  centreOrigin: string;
+  tls: CentreTls;
+  /** Demo card files (the card controls insert these). */
+  cardsDir: string;
+  /** Kiosk-private working directory: the spool lives in `<workDir>/<kioskId>/spool`. */
+  workDir: string;
+  /** Output tray: the paper in the resident's hand. Default `<workDir>/<kioskId>/tray`. */
+  trayDir?: string;
+  idleMs?: number;
+  printMsPerCopy?: number;
+  /** Replaces the tray printer (tests). */
+  printer?: Printer;
+  log?: (event: string, fields: Record<string, string | number>) => void;
+}
+
+export interface ScreenServer {
+  app: FastifyInstance;
+  kiosk: KioskScreen;
+  reader: InProcessReader;
+  spoolDir: string;
+  trayDir: string;
+  /** Listens on 127.0.0.1 and resolves with the page's URL. */
+  listen(port?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The static front end: plain files, no build step. */
+export const PUBLIC_DIR = resolve(import.meta.dirname, '../../public');
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+const CARD_ID = /^[A-Za-z0-9_-]{1,40}$/;
+
+/**
+ * The kiosk's touch screen, served to a browser: the page draws the state the
+ * kiosk process holds (server-sent events) and posts taps back. Beside it, for the
+ * demo, card controls that place and take away the fixtures' virtual cards.
+ */
+export function buildScreen(options: ScreenOptions): ScreenServer {
+  const reader = new InProcessReader({ name: 'kiosk-screen' });
+  const spoolDir = join(options.workDir, options.kioskId, 'spool');
+  const trayDir = options.trayDir ?? join(options.workDir, options.kioskId, 'tray');
+  let nextFault: PrinterFault | null = null;
+  const printer = options.printer ?? new TrayPrinter(spoolDir, trayDir, () => {
+    const f = nextFault;
+    nextFault = null;
+    return f;
+  });
+  const kiosk = new KioskScreen({
+    issuance: { kioskId: options.kioskId, centreOrigin: options.centreOrigin },
+    reader,
+    connect: () => CentreConnection.connect(options.centreUrl, options.tls),
+    printer,
+    idleMs: options.idleMs,
+    printMsPerCopy: options.printMsPerCopy,
+    log: options.log,
+  });
+
+  const app = Fastify({ logger: false, bodyLimit: 4096, forceCloseConnections: true });
+  const streams = new Set<ServerResponse>();
+
+  const files = new Map<string, { type: string; body: Buffer }>();
+  for (const name of readdirSync(PUBLIC_DIR)) {
+    const ext = name.slice(name.lastIndexOf('.'));
+    if (TYPES[ext]) files.set(name, { type: TYPES[ext], body: readFileSync(join(PUBLIC_DIR, name)) });
+  }
+  const headers = {
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'self'; img-src 'self' data:; media-src 'self' data:; frame-ancestors 'none'",
+  };
+  const sendFile = (name: string) => {
+    const f = files.get(name);
+    if (!f) return null;
+    return f;
+  };
+
+  app.get('/', async (_req, reply) => {
+    const f = sendFile('index.html')!;
+    return reply.headers(headers).type(f.type).send(f.body);
+  });
+  app.get<{ Params: { name: string } }>('/static/:name', async (req, reply) => {
+    const f = sendFile(req.params.name);
+    if (!f || req.params.name === 'index.html') return reply.code(404).send({ error: 'not found' });
+    return reply.headers(headers).type(f.type).send(f.body);
+  });
+
+  app.get('/api/state', async () => kiosk.state);
+
+  app.get('/api/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    const send = (s: unknown) => res.write(`data: ${JSON.stringify(s)}\n\n`);
+    streams.add(res);
+    send(kiosk.state);
+    const onState = (s: unknown) => send(s);
+    kiosk.on('state', onState);
+    req.raw.on('close', () => {
+      kiosk.off('state', onState);
+      streams.delete(res);
+    });
+  });
+
+  const actionSchema = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['action'],
+    properties: {
+      action: {
+        type: 'string',
+        enum: ['start', 'lang', 'cancel', 'back', 'digit', 'pin-clear', 'pin-delete', 'pin-ok', 'choose-type', 'set-option', 'options-ok', 'copies', 'copies-ok', 'confirm', 'to-pay', 'coin', 'pay', 'done'],
+      },
+      seq: { type: 'integer', minimum: 0 },
+      lang: { type: 'string', enum: [...LANGUAGES] },
+      digit: { type: 'string', pattern: '^[0-9]$' },
+      certType: { type: 'string', maxLength: 40 },
+      key: { type: 'string', enum: ['scope', 'includeRelationship', 'includeHonseki', 'includeForeignDetails', 'includeMyNumber', 'fiscalYear'] },
+      value: { type: ['string', 'number', 'boolean'] },
+      copies: { type: 'integer' },
+      yen: { type: 'integer', enum: [...COINS] },
+    },
+  } as const;
+
+  app.post<{ Body: ScreenAction & { seq?: number } }>('/api/action', { schema: { body: actionSchema } }, async (req) => kiosk.act(req.body));
+
+  // ---- card controls (the demo's hand placing a card)
+  app.get('/api/cards', async () => {
+    const cards = readdirSync(options.cardsDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => readCardFile(join(options.cardsDir, f)))
+      .map((p) => ({ cardId: p.cardId, holder: p.holderName, pin: p.jpki.authPin, scenario: p.scenario, triesLeft: p.state.authPinTries }));
+    return { inReader: reader.currentCard ? insertedId : null, cards };
+  });
+  let insertedId: string | null = null;
+  app.post<{ Body: { cardId: string } }>(
+    '/api/card/insert',
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['cardId'], properties: { cardId: { type: 'string', pattern: CARD_ID.source } } } } },
+    async (req, reply) => {
+      if (reader.cardPresent) return reply.code(409).send({ ok: false, reason: 'a card is already in the reader' });
+      let card: VirtualCard;
+      try {
+        card = VirtualCard.fromFile(join(options.cardsDir, `${req.body.cardId}.json`));
+      } catch {
+        return reply.code(404).send({ ok: false, reason: 'no such card' });
+      }
+      reader.insert(card);
+      insertedId = req.body.cardId;
+      return { ok: true };
+    },
+  );
+  app.post('/api/card/remove', async () => {
+    reader.remove();
+    insertedId = null;
+    return { ok: true };
+  });
+  app.post<{ Body: { fault: PrinterFault | null } }>(
+    '/api/printer/fault',
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['fault'], properties: { fault: { type: ['string', 'null'], enum: ['jam', 'out-of-paper', null] } } } } },
+    async (req) => {
+      nextFault = req.body.fault;
+      return { ok: true, nextFault };
+    },
+  );
+
+  app.addHook('onClose', async () => {
+    for (const res of streams) res.end();
+    streams.clear();
+  });
+
+  return {
+    app,
+    kiosk,
+    reader,
+    spoolDir,
+    trayDir,
+    async listen(port = 0) {
+      await app.listen({ port, host: '127.0.0.1' });
+      return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    },
+    async close() {
+      await kiosk.close();
+      await reader.close();
+      await app.close();
+    },
+  };
+}
