@@ -25,6 +25,7 @@ const USAGE = `usage:
   kiosk-sim issue --pin <pin> --type <certType> --tray <dir> [--card <id>]
                   [--reader in-process|pcsc|pcsc:<name>] [--slot 0|1] [--wait <seconds>]
                   [--copies 1-10] [--scope self|household]
+  kiosk-sim screen [--port N] [--tray <dir>] [--idle-seconds N]   (the kiosk touch screen, in a browser)
 every command takes [--config ${DEFAULT_CONFIG}]
 
 certType: ${CERT_TYPES.join(', ')}`;
@@ -320,6 +321,8 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   if (group === 'issue') return issue([sub, ...rest].filter((a): a is string => a !== undefined));
+  // --- kiosk screen (issue 7): its own module, loaded only for this subcommand ---
+  if (group === 'screen') return (await import('./screen/cli.js')).screenCommand([sub, ...rest].filter((a): a is string => a !== undefined));
   process.stderr.write(`${USAGE}\n`);
   return group === undefined || group === '--help' || group === 'help' ? 0 : 2;
 }
