@@ -74,7 +74,7 @@ export function issuerValidator(trust: CardTrust): CertificateValidator {
     codes: ['CARD_CERT_UNTRUSTED'],
     validate(s) {
       const issuer = trust.roots.find((root) => s.cert!.checkIssued(root));
-      if (!issuer) throw new KonbiniError('CARD_CERT_UNTRUSTED', { serial: s.serial });
+      if (!issuer) throw new KonbiniError('CARD_CERT_UNTRUSTED');
       s.issuer = issuer;
     },
   };

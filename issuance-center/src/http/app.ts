@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
@@ -17,6 +17,7 @@ import { SqlLedger } from '../ledger/sql-ledger.js';
 import type { DbConfig } from '../ledger/db.js';
 import { KioskConnection } from '../kiosk-gateway/connection.js';
 import { loggerOptions } from './logger.js';
+import { auditRefusal, CentreMetrics } from './metrics.js';
 
 export const KIOSK_PATH = '/v1/kiosk';
 /** Hard limit for a frame from a kiosk; the parser refuses smaller ones with a code. */
@@ -42,6 +43,10 @@ export interface CentreOptions {
   now?: () => Date;
   logger?: Logger | false;
   cityTimeoutMs?: number;
+  /** Also serve /metrics on a plain-HTTP listener (for Prometheus on the operator network), e.g. { host: '127.0.0.1', port: 9464 }. */
+  metricsListen?: { host: string; port: number };
+  /** Include Node process metrics (off in tests: they are per process, not per centre). */
+  processMetrics?: boolean;
 }
 
 declare module 'fastify' {
@@ -51,6 +56,7 @@ declare module 'fastify' {
     challenges: ChallengeStore;
     crls: CrlSource | undefined;
     kioskSockets: WebSocketServer;
+    metrics: CentreMetrics;
   }
 }
 
@@ -95,7 +101,9 @@ export function buildApp(opts: CentreOptions) {
       : undefined;
   const trust: CardTrust = { roots, crl: () => crls?.current(), requireCrl: opts.jpki.requireCrl };
   const validator = new CardValidator(trust, now);
-  const cities = new CityClient(opts.lgwanTls, opts.cityTimeoutMs);
+  const metrics = new CentreMetrics({ processMetrics: opts.processMetrics });
+  const cities = new CityClient(opts.lgwanTls, opts.cityTimeoutMs, (call, seconds, result) => metrics.cityRequest.observe({ call, result }, seconds));
+  app.decorate('metrics', metrics);
 
   app.decorate('directory', directory);
   app.decorate('ledger', ledger);
@@ -132,19 +140,54 @@ export function buildApp(opts: CentreOptions) {
         kiosk = directory.kiosk(kioskId);
       } catch (err) {
         const e = err instanceof KonbiniError ? err : new KonbiniError('KIOSK_UNKNOWN');
-        logger.warn({ event: 'refusal', code: e.code, kioskId: typeof kioskId === 'string' ? kioskId.slice(0, 64) : undefined }, 'kiosk refused');
+        auditRefusal(logger, metrics, e, { kioskId: typeof kioskId === 'string' ? kioskId : undefined }, 'kiosk-connect');
         ws.send(JSON.stringify(errorMessage(e)));
         ws.close(4403, e.code);
         return;
       }
       logger.info({ event: 'kiosk-connected', kioskId: kiosk.kioskId, storeId: kiosk.storeId }, 'kiosk connected');
-      ws.on('close', () => logger.info({ event: 'kiosk-disconnected', kioskId: kiosk.kioskId }, 'kiosk disconnected'));
-      ws.on('error', (err) => logger.warn({ kioskId: kiosk.kioskId, code: (err as NodeJS.ErrnoException).code }, 'kiosk socket error'));
-      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger });
+      metrics.kiosksConnected.inc();
+      ws.on('close', () => {
+        metrics.kiosksConnected.dec();
+        logger.info({ event: 'kiosk-disconnected', kioskId: kiosk.kioskId }, 'kiosk disconnected');
+      });
+      ws.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        // Frame-level violations: ws has already closed the socket with 1009/1002/1007.
+        if (code.startsWith('WS_ERR_')) {
+          const e =
+            code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+              ? new KonbiniError('MESSAGE_TOO_LARGE', { reason: 'frame' })
+              : new KonbiniError('MESSAGE_INVALID', { reason: code.slice(7).toLowerCase() });
+          auditRefusal(logger, metrics, e, { kioskId: kiosk.kioskId }, 'kiosk-frame');
+        } else logger.warn({ kioskId: kiosk.kioskId, code }, 'kiosk socket error');
+      });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics });
     });
   });
 
   app.get('/v1/health', async () => ({ status: 'ok', kiosks: wss.clients.size }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  if (opts.metricsListen) {
+    const { host, port } = opts.metricsListen;
+    const server = createHttpServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+    app.decorate('metricsServer', server);
+    app.addHook('onReady', () => new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve())));
+    app.addHook('onClose', () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
+  }
 
   // preClose, not onClose: the server's close waits for every socket, and an
   // upgraded kiosk socket never ends on its own.

@@ -23,6 +23,7 @@ import type { CardAuthenticator } from '../auth/card-authenticator.js';
 import type { CityClient } from '../routing/city-client.js';
 import type { CityEntry, Directory, KioskEntry } from '../routing/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { auditRefusal, type CentreMetrics } from '../http/metrics.js';
 
 export interface GatewayDeps {
   challenges: ChallengeStore;
@@ -32,6 +33,7 @@ export interface GatewayDeps {
   ledger: Ledger;
   now: () => Date;
   log: Logger;
+  metrics: CentreMetrics;
 }
 
 /** Pause the city stream while this much is queued towards a slow kiosk. */
@@ -110,8 +112,14 @@ export class KioskConnection {
   private refuse(err: unknown, sessionId?: string, issuanceId?: string): void {
     const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
     if (e.code === 'INTERNAL') this.deps.log.error({ err, kioskId: this.kiosk.kioskId }, 'internal error');
-    this.deps.log.info({ event: 'refusal', code: e.code, kioskId: this.kiosk.kioskId, sessionId, issuanceId, ...e.detail }, 'refused');
+    const cityCode = 'city' in this.state ? this.state.city.code : typeof e.detail.cityCode === 'string' ? e.detail.cityCode : undefined;
+    auditRefusal(this.deps.log, this.deps.metrics, e, { kioskId: this.kiosk.kioskId, sessionId, issuanceId, cityCode });
     this.send(errorMessage(e, { sessionId, issuanceId }));
+    if (e.code === 'MESSAGE_TOO_LARGE') {
+      // Nothing a kiosk sends is that large: a broken or hostile peer. Say why, then close.
+      this.closed = true;
+      this.ws.close(1009, 'MESSAGE_TOO_LARGE');
+    }
   }
 
   private expectSession(sessionId: string): void {
@@ -125,6 +133,7 @@ export class KioskConnection {
     if (this.state.step === 'challenged') this.deps.challenges.discard(this.state.sessionId);
     this.state = { step: 'idle' };
     const { card, challenge } = this.deps.auth.start(this.kiosk.kioskId, msg.authCert);
+    this.deps.metrics.sessions.inc({ stage: 'started' });
     this.state = { step: 'challenged', sessionId: challenge.sessionId, card, authCert: msg.authCert };
     this.send({
       type: 'session.challenge',
@@ -148,12 +157,15 @@ export class KioskConnection {
       throw new KonbiniError('SESSION_UNKNOWN');
     }
     this.state = { step: 'idle' };
+    const stopTimer = this.deps.metrics.cardValidation.startTimer();
     const card = this.deps.auth.finish(this.kiosk.kioskId, msg.sessionId, state.authCert, msg.signature);
+    stopTimer();
     const now = this.deps.now();
     const city = this.deps.directory.cityForCard(card.serial, now);
     const menu = await this.deps.cities.menu(city, { cardSerial: card.serial, kioskId: this.kiosk.kioskId });
     if (this.closed) return;
     this.state = { step: 'authenticated', sessionId: msg.sessionId, card, city };
+    this.deps.metrics.sessions.inc({ stage: 'authenticated' });
     this.deps.log.info({ event: 'authenticated', kioskId: this.kiosk.kioskId, sessionId: msg.sessionId, cityCode: city.code }, 'card authenticated');
     this.send({ type: 'session.menu', sessionId: msg.sessionId, city: menu.city, items: menu.items, refusals: menu.refusals });
   }
@@ -179,6 +191,8 @@ export class KioskConnection {
       cardSerialHmac: csh,
       requestedAt: this.deps.now().toISOString(),
     });
+    this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'requested' });
+    const stopDelivery = this.deps.metrics.issuanceDelivery.startTimer();
     try {
       const doc = await this.deps.cities.issue(city, {
         issuanceId,
@@ -193,11 +207,14 @@ export class KioskConnection {
       if (sha256 !== doc.sha256) throw new KonbiniError('DOCUMENT_HASH_MISMATCH', { issuanceId, reason: 'relay' });
       await this.deps.ledger.delivered(issuanceId, sha256, doc.fee, this.deps.now());
       this.state = { step: 'delivered', sessionId, card, city, issuanceId };
+      stopDelivery();
+      this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'delivered' });
       this.send({ type: 'issue.document', sessionId, issuanceId, bytes: doc.length, sha256 });
       log.info({ event: 'delivered', sha256, bytes: doc.length }, 'document relayed');
     } catch (err) {
       // Nothing was printed: record the failure, tell the city, return to the menu.
       await this.deps.ledger.outcome(issuanceId, 'failed', 0, this.deps.now());
+      this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'failed' });
       this.deps.cities.outcome(city, { issuanceId, outcome: 'failed', copiesPrinted: 0 }).catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
       if (!this.closed) this.state = { step: 'authenticated', sessionId, card, city };
       this.refuse(err, sessionId, issuanceId);
@@ -250,6 +267,7 @@ export class KioskConnection {
       throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step, issuanceId: msg.issuanceId });
     }
     const record = await this.deps.ledger.outcome(msg.issuanceId, msg.outcome, msg.copiesPrinted, this.deps.now());
+    this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
     this.state = { step: 'authenticated', sessionId: state.sessionId, card: state.card, city: state.city };
     const log = this.deps.log.child({ issuanceId: msg.issuanceId, kioskId: this.kiosk.kioskId });
     log.info({ event: 'outcome', outcome: record.outcome, copiesPrinted: record.copiesPrinted, failureCode: msg.failureCode }, 'issuance outcome');

@@ -35,9 +35,28 @@ export class CityClient {
   constructor(
     private readonly tls: LgwanTls,
     private readonly timeoutMs = 30_000,
+    /** Latency of each call until the response headers (or the error), for metrics. */
+    private readonly observe?: (call: string, seconds: number, result: string) => void,
   ) {}
 
   private open(city: CityEntry, path: string, body: unknown): Promise<IncomingMessage> {
+    if (!this.observe) return this.request(city, path, body);
+    const started = process.hrtime.bigint();
+    const call = path.split('/').pop() ?? path;
+    const done = (result: string) => this.observe!(call, Number(process.hrtime.bigint() - started) / 1e9, result);
+    return this.request(city, path, body).then(
+      (res) => {
+        done(String(res.statusCode));
+        return res;
+      },
+      (err: unknown) => {
+        done(err instanceof KonbiniError ? err.code : 'error');
+        throw err;
+      },
+    );
+  }
+
+  private request(city: CityEntry, path: string, body: unknown): Promise<IncomingMessage> {
     const url = new URL(path, city.endpoint);
     const payload = Buffer.from(JSON.stringify(body));
     const options: RequestOptions = {
