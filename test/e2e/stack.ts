@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { buildApp as buildCity } from 'city-cert-server';
+import { buildApp as buildCity, signerConfigFromHsmDir } from 'city-cert-server';
 import { buildApp as buildCentre, fingerprintOf } from 'issuance-center';
 import { cardSerialOf, type CardProfile, type CardScenario, type CentreDirectory, type CityDataset } from '@konbini/protocol';
 import { CentreConnection, type CentreTls } from '../../kiosk-sim/src/centre/connection.js';
@@ -117,6 +117,8 @@ export async function startStack(opts: { logLines?: string[] } = {}): Promise<St
     tls: { key: cityTls.key, cert: cityTls.cert, ca: lgwanCa },
     dataset,
     log: sink ? { level: 'info', stream: { write: (s: string) => void sink.push(s) } } : { level: 'silent' },
+    // the city's token from scripts/setup.sh (`city-cert hsm init --pki var/pki --out var/hsm`)
+    signer: signerConfigFromHsmDir(join(ROOT, 'var/hsm'), cityCode),
   });
   await city.listen({ port: 0, host: '127.0.0.1' });
   const cityPort = (city.server.address() as AddressInfo).port;
