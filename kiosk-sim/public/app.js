@@ -74,7 +74,7 @@ const SCREENS = {
       body: `<h1>${tt('placeCardTitle')}</h1>
         ${s.replaceCard ? `<p class="alert" role="alert">${tt('replaceCard')}</p>` : ''}
         <p>${tt('placeCardHint')}</p>
-        <div class="cardpic" aria-hidden="true">▼ CARD ▼</div>`,
+        ${picture('place')}`,
       foot: footer([cancel()]),
     };
   },
@@ -103,11 +103,12 @@ const SCREENS = {
       .filter((i) => !s.menu.refusals.some((r) => r.certType === i.certType))
       .map((i) => button('choose-type', `${esc(certTypeName(s.lang, i.certType))}<span class="fee">${tt('perCopy', { fee: i.fee })}</span>`, '', { certtype: i.certType }));
     const refused = s.menu.refusals.map(
-      (r) => `<div class="refused" role="note"><span>${esc(certTypeName(s.lang, r.certType))}</span><span class="why">${tt('notAvailable')}: ${esc(errorText(s.lang, r))}</span></div>`,
+      (r) => `<li data-certtype="${esc(r.certType)}"><span class="name">${esc(certTypeName(s.lang, r.certType))}</span><span class="why">${esc(errorText(s.lang, r))}</span></li>`,
     );
     return {
       body: `<h1>${tt('menuTitle')}</h1><p class="hint">${tt('menuCity', { city: s.menu.cityName })}</p>
-        <div class="menu">${items.join('')}${refused.join('')}</div>`,
+        <div class="menu">${items.join('')}</div>
+        ${refused.length ? `<h2 class="refused-title">${tt('notAvailable')}</h2><ul class="refused">${refused.join('')}</ul>` : ''}`,
       foot: footer([cancel()]),
     };
   },
@@ -167,7 +168,9 @@ const SCREENS = {
     return {
       body: `<h1>${tt('payTitle')}</h1>
         <div class="money"><div>${tt('fee')}<b>${esc(yen(p.fee))}</b></div><div>${tt('inserted')}<b data-testid="inserted">${esc(yen(p.inserted))}</b></div>
-        <div>${tt('remaining')}<b>${esc(yen(Math.max(0, p.fee - p.inserted)))}</b></div></div>
+        ${p.inserted > p.fee
+          ? `<div>${tt('changeLabel')}<b>${esc(yen(p.inserted - p.fee))}</b></div>`
+          : `<div>${tt('remaining')}<b>${esc(yen(p.fee - p.inserted))}</b></div>`}</div>
         ${p.short ? `<p class="alert" role="alert">${tt('shortBy', { yen: Number(p.short).toLocaleString('ja-JP') })}</p>` : ''}
         <p class="hint">${tt('insertCoins')}</p><div class="coins" role="group" aria-label="${tt('insertCoins')}">${coins.join('')}</div>`,
       foot: footer([cancel()], [button('pay', tt('payButton'), 'btn primary')]),
@@ -178,7 +181,7 @@ const SCREENS = {
     return {
       body: `<h1>${tt('removeCardTitle')}</h1><p>${tt('removeCardHint')}</p>
         ${s.change ? `<p class="notice" role="status">${tt('change', { yen: Number(s.change).toLocaleString('ja-JP') })}</p>` : ''}
-        <div class="cardpic" aria-hidden="true">▲ CARD ▲</div>`,
+        ${picture('remove')}`,
       foot: footer(),
     };
   },
@@ -194,7 +197,7 @@ const SCREENS = {
   take() {
     return {
       body: `<div class="wait"><h1>${tt('takeTitle')}</h1><p>${tt('takeHint')}</p>
-        <div class="cardpic" aria-hidden="true">▼ 📄 ▼</div></div>`,
+        ${picture('paper')}</div>`,
       foot: footer([`<button type="button" class="btn quiet" id="stop-sound">${tt('stopSound')}</button>`], [button('done', tt('done'), 'btn primary')]),
       focus: '[data-action="done"]',
     };
@@ -213,11 +216,23 @@ const SCREENS = {
     return {
       body: `<h1>${tt('endRemoveTitle')}</h1><p>${tt('endRemoveHint')}</p>
         ${s.refunded ? `<p class="notice" role="status">${tt('refunded', { yen: Number(s.refunded).toLocaleString('ja-JP') })}</p>` : ''}
-        <div class="cardpic" aria-hidden="true">▲ CARD ▲</div>`,
+        ${picture('remove')}`,
       foot: footer(),
     };
   },
 };
+
+/** Simple drawings: the card going onto / off the reader, the paper in the tray. */
+function picture(kind) {
+  const arrow = (y1, y2) => `<path d="M200 ${y1} L200 ${y2}" stroke="#0a4a94" stroke-width="10"/><path d="M182 ${y2 + (y2 > y1 ? -14 : 14)} L200 ${y2} L218 ${y2 + (y2 > y1 ? -14 : 14)}" fill="none" stroke="#0a4a94" stroke-width="10" stroke-linejoin="round"/>`;
+  const reader = '<rect x="90" y="150" width="220" height="50" rx="10" fill="#2b2b2b"/><rect x="120" y="140" width="160" height="14" rx="4" fill="#666"/>';
+  const card = (y) => `<rect x="130" y="${y}" width="140" height="88" rx="10" fill="#eaf1fb" stroke="#0a4a94" stroke-width="5"/><rect x="145" y="${y + 16}" width="34" height="26" rx="4" fill="#d4a300"/><rect x="190" y="${y + 56}" width="64" height="10" rx="5" fill="#0a4a94"/>`;
+  let body;
+  if (kind === 'place') body = card(0) + arrow(92, 132) + reader;
+  else if (kind === 'remove') body = card(52) + reader + arrow(40, 2);
+  else body = '<rect x="80" y="150" width="240" height="50" rx="10" fill="#2b2b2b"/><rect x="140" y="40" width="120" height="150" fill="#fff" stroke="#111" stroke-width="4"/><path d="M158 70 H242 M158 92 H242 M158 114 H220" stroke="#777" stroke-width="6"/>';
+  return `<svg class="picture" viewBox="0 0 400 210" width="400" height="210" aria-hidden="true">${body}</svg>`;
+}
 
 function wait(title, hint) {
   return { body: `<div class="wait"><div class="spinner" aria-hidden="true"></div><h1>${tt(title)}</h1><p class="hint">${tt(hint)}</p></div>`, foot: footer() };

@@ -15,6 +15,7 @@ export const LANGUAGE_NAMES = {
 
 export const TEXTS = {
   ja: {
+    changeLabel: 'おつり',
     serviceName: '行政サービス',
     startButton: '行政サービス',
     startSub: '住民票などの証明書をマイナンバーカードで取得できます',
@@ -106,6 +107,7 @@ export const TEXTS = {
     errors: {},
   },
   en: {
+    changeLabel: 'Change',
     serviceName: 'Government services',
     startButton: 'Government services',
     startSub: 'Get official certificates such as your resident record with your My Number Card',
@@ -197,6 +199,7 @@ export const TEXTS = {
     errors: {},
   },
   zh: {
+    changeLabel: '找零',
     serviceName: '行政服务',
     startButton: '行政服务',
     startSub: '可使用个人编号卡领取住民票等证明书',
@@ -302,6 +305,7 @@ export const TEXTS = {
     },
   },
   ko: {
+    changeLabel: '거스름돈',
     serviceName: '행정 서비스',
     startButton: '행정 서비스',
     startSub: '마이넘버 카드로 주민표 등의 증명서를 발급받을 수 있습니다',
@@ -402,6 +406,7 @@ export const TEXTS = {
     },
   },
   pt: {
+    changeLabel: 'Troco',
     serviceName: 'Serviços públicos',
     startButton: 'Serviços públicos',
     startSub: 'Obtenha certidões, como o registro de residente, com o seu cartão My Number',
@@ -501,6 +506,7 @@ export const TEXTS = {
     },
   },
   es: {
+    changeLabel: 'Cambio',
     serviceName: 'Servicios públicos',
     startButton: 'Servicios públicos',
     startSub: 'Obtenga certificados, como el registro de residente, con su tarjeta My Number',
@@ -600,6 +606,7 @@ export const TEXTS = {
     },
   },
   vi: {
+    changeLabel: 'Tiền thừa',
     serviceName: 'Dịch vụ hành chính',
     startButton: 'Dịch vụ hành chính',
     startSub: 'Nhận giấy chứng nhận như phiếu cư trú bằng thẻ My Number',

@@ -138,7 +138,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
       digit: { type: 'string', pattern: '^[0-9]$' },
       certType: { type: 'string', maxLength: 40 },
       key: { type: 'string', enum: ['scope', 'includeRelationship', 'includeHonseki', 'includeForeignDetails', 'includeMyNumber', 'fiscalYear'] },
-      value: { type: ['string', 'number', 'boolean'] },
+      value: { anyOf: [{ type: 'string', maxLength: 20 }, { type: 'number' }, { type: 'boolean' }] },
       copies: { type: 'integer' },
       yen: { type: 'integer', enum: [...COINS] },
     },
@@ -179,7 +179,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
   });
   app.post<{ Body: { fault: PrinterFault | null } }>(
     '/api/printer/fault',
-    { schema: { body: { type: 'object', additionalProperties: false, required: ['fault'], properties: { fault: { type: ['string', 'null'], enum: ['jam', 'out-of-paper', null] } } } } },
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['fault'], properties: { fault: { anyOf: [{ type: 'string', enum: ['jam', 'out-of-paper'] }, { type: 'null' }] } } } } },
     async (req) => {
       nextFault = req.body.fault;
       return { ok: true, nextFault };

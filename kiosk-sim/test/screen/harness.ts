@@ -1,0 +1,164 @@
+/**
+ * Browser harness for the kiosk screen: the in-process stack (city + centre on
+ * port 0), the screen server on port 0 with private copies of the fixture cards,
+ * and Debian chromium driven by playwright-core. Everything started here is
+ * stopped by `close()`.
+ */
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { cardFor, FIXTURES, ROOT, startStack, type Stack } from '../../../test/e2e/stack.js';
+import { buildScreen, type ScreenOptions, type ScreenServer } from '../../src/screen/server.js';
+import type { ScreenName } from '../../src/screen/state.js';
+
+export { cardFor };
+export const SCREENSHOTS = resolve(ROOT, 'var/screenshots');
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export async function launchBrowser(): Promise<Browser> {
+  // playwright-core gives every launch a fresh temporary --user-data-dir.
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export interface Kiosk {
+  stack: Stack;
+  screen: ScreenServer;
+  url: string;
+  cardsDir: string;
+  page: Page;
+  /** Waits until the page shows `name`. */
+  shows(name: ScreenName, timeout?: number): Promise<void>;
+  tap(selector: string): Promise<void>;
+  insert(cardId: string): Promise<void>;
+  remove(): Promise<void>;
+  /** Screenshot of the kiosk screen into var/screenshots/<prefix>-<name>.png. */
+  shot(name: string): Promise<string>;
+  /** Types the PIN on the on-screen keypad and taps 決定. */
+  enterPin(pin: string): Promise<void>;
+  /** From the start screen to the PIN screen with `cardId` on the reader. */
+  toPin(cardId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KioskEnv {
+  stack: Stack;
+  browser: Browser;
+  open(opts?: Partial<ScreenOptions> & { prefix?: string }): Promise<Kiosk>;
+  close(): Promise<void>;
+}
+
+export async function startKioskEnv(): Promise<KioskEnv> {
+  const stack = await startStack();
+  let browser: Browser;
+  try {
+    browser = await launchBrowser();
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+  const opened = new Set<Kiosk>();
+  return {
+    stack,
+    browser,
+    async open(opts = {}) {
+      const dir = mkdtempSync(join(tmpdir(), 'konbini-screen-'));
+      const cardsDir = join(dir, 'cards');
+      mkdirSync(cardsDir);
+      // Private copies: a test that locks a PIN never touches the fixtures.
+      cpSync(join(FIXTURES, 'cards'), cardsDir, { recursive: true });
+      const { prefix = 'screen', ...rest } = opts;
+      const screen = buildScreen({
+        kioskId: 'K0001',
+        centreUrl: stack.centreUrl,
+        centreOrigin: stack.centreOrigin,
+        tls: stack.kioskTls(),
+        cardsDir,
+        workDir: join(dir, 'work'),
+        trayDir: join(dir, 'tray'),
+        idleMs: 30_000,
+        printMsPerCopy: 150,
+        ...rest,
+      });
+      const url = await screen.listen(0);
+      const context = await browser.newContext({ viewport: { width: 1400, height: 820 }, locale: 'ja-JP' });
+      const page = await context.newPage();
+      await page.goto(url);
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      const k: Kiosk = {
+        stack,
+        screen,
+        url,
+        cardsDir,
+        page,
+        async shows(name, timeout = 15_000) {
+          await page.waitForSelector(`#kiosk[data-screen="${name}"]`, { timeout });
+        },
+        async tap(selector) {
+          await page.locator(selector).first().click();
+        },
+        async insert(cardId) {
+          await page.selectOption('#card-select', cardId);
+          await page.click('#card-insert');
+          await page.waitForFunction(() => document.getElementById('reader-status')?.textContent?.includes('Card in reader'));
+        },
+        async remove() {
+          await page.click('#card-remove');
+        },
+        async shot(name) {
+          const path = join(SCREENSHOTS, `${prefix}-${name}.png`);
+          await page.locator('#kiosk').screenshot({ path, animations: 'disabled' });
+          return path;
+        },
+        async enterPin(pin) {
+          for (const d of pin) await page.click(`#kiosk [data-action="digit"][data-digit="${d}"]`);
+          await page.waitForSelector('#kiosk [data-action="pin-ok"]:not([disabled])');
+          await page.click('#kiosk [data-action="pin-ok"]');
+        },
+        async toPin(cardId) {
+          await k.shows('start');
+          await k.tap('#kiosk [data-action="start"]');
+          await k.shows('place-card');
+          await k.insert(cardId);
+          await k.shows('pin');
+        },
+        async close() {
+          opened.delete(k);
+          await context.close();
+          await screen.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+      opened.add(k);
+      return k;
+    },
+    async close() {
+      for (const k of [...opened]) await k.close().catch(() => {});
+      await browser.close();
+      await stack.close();
+    },
+  };
+}
+
+/** Every file under `dir` (none when it does not exist). */
+export function filesUnder(dir: string): string[] {
+  let out: string[] = [];
+  try {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      out = statSync(p).isDirectory() ? out.concat(filesUnder(p)) : out.concat(p);
+    }
+  } catch {
+    /* missing: nothing there */
+  }
+  return out;
+}
