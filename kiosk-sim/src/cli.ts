@@ -147,7 +147,7 @@ async function insertIntoVpcd(cfg: KioskConfig, cardId: string, slot: number, ho
     const card = VirtualCard.fromFile(path);
     let bridge: VpcdBridge;
     try {
-      bridge = await VpcdBridge.connect(card, { host: host ?? cfg.vpcdHost, slot, confirmWithinMs: 3000 });
+      bridge = await VpcdBridge.connect(card, { host: host ?? cfg.vpcdHost, slot, confirmWithinMs: 5000 });
     } catch (err) {
       if (err instanceof KonbiniError) throw err;
       throw new KonbiniError('READER_UNAVAILABLE', { slot, reason: (err as NodeJS.ErrnoException).code ?? 'connect' }, { cause: err });

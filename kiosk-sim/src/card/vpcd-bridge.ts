@@ -145,11 +145,14 @@ export class VpcdBridge extends EventEmitter {
           resolve(bridge);
           return;
         }
-        const busy = setTimeout(() => {
+        let busy = false;
+        const busyTimer = setTimeout(() => {
+          busy = true;
           void bridge.close().then(() => reject(new KonbiniError('READER_SLOT_BUSY', { port, waitedMs: confirm })));
         }, confirm);
         void Promise.race([bridge.spokenPromise, bridge.closedPromise]).then(() => {
-          clearTimeout(busy);
+          clearTimeout(busyTimer);
+          if (busy) return;
           if (bridge.closed) reject(new KonbiniError('READER_UNAVAILABLE', { port, reason: 'closed-by-vpcd' }));
           else resolve(bridge);
         });

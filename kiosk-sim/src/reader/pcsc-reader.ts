@@ -210,10 +210,13 @@ export class PcscReader extends EventEmitter implements CardReader {
     if (this.session === 'none' || !this.connected || !r) return Promise.reject(new KonbiniError('CARD_NOT_PRESENT'));
     return new Promise<Buffer>((resolve, reject) => {
       r.transmit(apdu, 65538, this.protocol, (err, resp) => {
-        if (!err) {
+        // A card answers at least SW1 SW2; less means the answer was cut off (the card
+        // went away mid-APDU): the same as a failed transmit.
+        if (!err && resp.length >= 2) {
           resolve(Buffer.from(resp));
           return;
         }
+        err ??= new Error(`response of ${resp.length} bytes`);
         const code = pcscErrorCode(err);
         const detail = { pcsc: code === undefined ? undefined : `0x${code.toString(16)}` };
         if (code !== undefined && SCARD_REMOVED_CODES.has(code)) {

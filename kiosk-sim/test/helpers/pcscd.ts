@@ -21,6 +21,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import t from 'tap';
+import { PcscReader } from '../../src/reader/pcsc-reader.js';
 
 export const LOCK_FILE = '/tmp/konbini-pcscd.lock';
 export const OWNER_FILE = '/tmp/konbini-pcscd.owner.json';
@@ -220,4 +221,36 @@ export async function usePcscd(): Promise<PcscEnv> {
   }
   env.pcscd = await startPcscd();
   return env;
+}
+
+/**
+ * A PcscReader bound to `reader`, once pcscd answers and reports that reader
+ * (retrying for a freshly started pcscd). Closed by the caller.
+ */
+export async function openPcscReader(
+  reader: string,
+  options: { shareMode?: 'shared' | 'exclusive'; timeoutMs?: number } = {},
+): Promise<PcscReader> {
+  const deadline = Date.now() + (options.timeoutMs ?? 8000);
+  let r: PcscReader | null = null;
+  while (!r) {
+    try {
+      r = new PcscReader({ reader, shareMode: options.shareMode ?? 'exclusive' });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(100);
+    }
+  }
+  const opened = r;
+  opened.on('pcsc-error', () => { /* diagnostics only; failures surface as KonbiniErrors */ });
+  const seen = new Promise<void>((res) => {
+    if (opened.name === reader) res();
+    else opened.on('reader', (name: string) => { if (name === reader) res(); });
+  });
+  const ok = await Promise.race([seen.then(() => true), sleep(Math.max(0, deadline - Date.now())).then(() => false)]);
+  if (!ok) {
+    await opened.close();
+    throw new Error(`PC/SC reader ${reader} not reported by pcscd`);
+  }
+  return opened;
 }

@@ -1,36 +1,20 @@
 /**
- * The real path: pcscd (started here, in the foreground, killed by PID at the end) with
- * the vpcd driver, a VirtualCard connected through the vpcd bridge, read with
- * PcscReader + JpkiClient and with OpenSC's own tools.
- *
- * Skips (with the reason) when another pcscd already runs: two daemons cannot share
- * /run/pcscd and the vpcd ports, and we must not stop one we did not start.
+ * The real path: pcscd (our own, started by test/helpers/pcscd.ts under the machine-wide
+ * lock, killed by PID at the end) with the vpcd driver, a VirtualCard connected through
+ * the vpcd bridge, read with PcscReader + JpkiClient and with OpenSC's own tools.
  */
 import t from 'tap';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { X509Certificate, createHash, verify as rsaVerify } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { KonbiniError } from '@konbini/protocol';
 import { VirtualCard } from '../../src/card/virtual-card.js';
 import { VpcdBridge } from '../../src/card/vpcd-bridge.js';
 import { PcscReader } from '../../src/reader/pcsc-reader.js';
 import { JpkiClient } from '../../src/reader/jpki-client.js';
 import { makeProfile, testCerts } from '../card/make-profile.js';
+import { usePcscd } from '../helpers/pcscd.js';
 
 const READER = 'Virtual PCD 00 00';
-
-function runningPcscd(): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const m = /^\d+ \((.*)\) (\S)/.exec(stat);
-      if (m && m[1] === 'pcscd' && m[2] !== 'Z') pids.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return pids;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,29 +31,11 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-const skip =
-  !which('pcscd') ? 'pcscd is not installed'
-  : !existsSync('/usr/lib/pcsc/drivers/serial/libifdvpcd.so') ? 'vsmartcard-vpcd is not installed'
-  : runningPcscd().length > 0 ? `another pcscd is already running (pid ${runningPcscd().join(',')}); not ours to stop`
-  : false;
+const env = await usePcscd();
 
-t.test('PC/SC through pcscd + vpcd', { skip }, async (t) => {
-  // --- start pcscd (foreground child; its output is kept only for failure diagnosis) ---
-  const pcscd: ChildProcess = spawn('pcscd', ['-f'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  pcscd.stdout!.on('data', (d) => { log = (log + d).slice(-4000); });
-  pcscd.stderr!.on('data', (d) => { log = (log + d).slice(-4000); });
-  const exited = new Promise<void>((r) => pcscd.once('exit', () => r()));
-  t.teardown(async () => {
-    if (pcscd.exitCode === null && pcscd.signalCode === null) {
-      process.kill(pcscd.pid!, 'SIGTERM');
-      const k = Date.now();
-      await Promise.race([exited, sleep(5000)]);
-      t.comment(`pcscd stopped ${Date.now() - k} ms after SIGTERM`);
-      if (pcscd.exitCode === null && pcscd.signalCode === null) process.kill(pcscd.pid!, 'SIGKILL');
-    }
-  });
-  t.ok(pcscd.pid, `pcscd started, pid ${pcscd.pid}`);
+t.test('PC/SC through pcscd + vpcd', { skip: env.skip }, async (t) => {
+  const log = () => env.pcscd?.log() ?? '';
+  t.ok(env.pcscd?.pid, `pcscd started, pid ${env.pcscd?.pid}`);
 
   // --- PcscReader: retry until the daemon answers ---
   let reader: PcscReader | null = null;
@@ -82,7 +48,7 @@ t.test('PC/SC through pcscd + vpcd', { skip }, async (t) => {
     }
   }
   if (!reader) {
-    t.fail(`pcscd did not come up: ${log}`);
+    t.fail(`pcscd did not come up: ${log()}`);
     return;
   }
   const r = reader;
@@ -92,7 +58,7 @@ t.test('PC/SC through pcscd + vpcd', { skip }, async (t) => {
     if (r.name === READER) res();
     else r.on('reader', (name: string) => { if (name === READER) res(); });
   });
-  await Promise.race([sawReader, sleep(5000).then(() => { throw new Error(`reader ${READER} not seen: ${log}`); })]);
+  await Promise.race([sawReader, sleep(5000).then(() => { throw new Error(`reader ${READER} not seen: ${log()}`); })]);
 
   const jpki = new JpkiClient(r);
   await t.rejects(jpki.selectJpki(), { code: 'CARD_NOT_PRESENT' }, 'no card yet');
