@@ -131,6 +131,16 @@ function handleFor(name: string): Buffer {
   return Buffer.from(HANDLE_PREFIX + name, 'latin1');
 }
 
+/**
+ * A small buffer that fontkit (and so pdfkit's `registerFont(name, buffer)`) turns
+ * into the shared parsed font: for code that drives pdfkit directly (the bench's
+ * bare-pdfkit baseline).
+ */
+export function fontHandle(name: FontName): Buffer {
+  parsedFont(name);
+  return handleFor(name);
+}
+
 /** Load (once per process) and return the parsed font. */
 export function parsedFont(name: FontName): FontkitFont {
   const reg = registry();
