@@ -42,7 +42,7 @@ async function serve(rest: string[]): Promise<number> {
   const { values } = parseArgs({ args: rest, options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
   if (!values.config) return usage(2);
   const cfg = loadConfig(values.config);
-  const app = buildApp({ ...cfg.options, ledgerDb: cfg.options.ledgerDb ?? defaultLedgerDb() });
+  const app = buildApp({ ...cfg.options, ledgerDb: cfg.options.ledgerDb ?? defaultLedgerDb(), processMetrics: true });
   const port = values.port ? Number(values.port) : cfg.port;
   const host = values.host ?? cfg.host;
   await app.listen({ port, host });
