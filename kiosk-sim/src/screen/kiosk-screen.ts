@@ -74,6 +74,8 @@ export class KioskScreen extends EventEmitter {
   private pinDigits: string[] = [];
   /** A card stayed on the reader after its session ended: it must be taken away before another starts. */
   private leftBehind = false;
+  /** What the start screen says once the card of a cancelled session is taken. */
+  private afterRemoval: Partial<ScreenState> = {};
   private idleTimer: NodeJS.Timeout | null = null;
   private readonly idleMs: number;
   private readonly printMsPerCopy: number;
@@ -161,7 +163,7 @@ export class KioskScreen extends EventEmitter {
       ses.cardRemoved = true;
       this.rejectPending(new KonbiniError('CARD_REMOVED'));
     }
-    if (this.s.screen === 'end-remove-card') this.toStart();
+    if (this.s.screen === 'end-remove-card') this.toStart(this.afterRemoval);
     else this.update({});
   };
 
@@ -217,7 +219,10 @@ export class KioskScreen extends EventEmitter {
         return { ok: true };
       case 'done':
         if (s.screen === 'take' || s.screen === 'error') {
-          if (this.opts.reader.cardPresent && s.screen === 'error') this.set('end-remove-card');
+          if (this.opts.reader.cardPresent && s.screen === 'error') {
+            this.afterRemoval = {};
+            this.set('end-remove-card');
+          }
           else this.toStart();
           return { ok: true };
         }
@@ -389,6 +394,7 @@ export class KioskScreen extends EventEmitter {
       return;
     }
     if (ses.endReason === 'cancelled') {
+      this.afterRemoval = { notice: 'cancelled' };
       if (this.opts.reader.cardPresent) this.set('end-remove-card', { error: undefined, ...(refunded ? { refunded } : {}) });
       else this.toStart({ notice: 'cancelled', ...(refunded ? { refunded } : {}) });
       return;

@@ -11,7 +11,7 @@ import {
   type MenuRefusal,
 } from '@konbini/protocol';
 import type { CardReader } from '../reader/card-reader.js';
-import { JpkiClient } from '../reader/jpki-client.js';
+import { EF_AUTH_CERT, JpkiClient } from '../reader/jpki-client.js';
 import type { CentreConnection } from '../centre/connection.js';
 import type { Printer } from '../printer/printer.js';
 import { DocumentBuffer } from './document-buffer.js';
@@ -124,6 +124,9 @@ export async function runIssuance(
     delivered = { issuanceId: accepted.issuanceId };
     const pdf = doc.complete(announced);
     verifyBinding(pdf, { issuanceId: accepted.issuanceId, cardSerial });
+    // Ask the card itself before taking money: a reader reports removal only when it
+    // next polls (pcscd: 400 ms), and a card pulled before the document came ends here.
+    await whileCardPresent(jpki.selectEf(EF_AUTH_CERT));
     if (removed.signal.aborted) throw removed.signal.reason;
     ui.step('verified', { issuanceId: accepted.issuanceId });
 

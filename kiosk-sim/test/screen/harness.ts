@@ -47,6 +47,14 @@ export interface Kiosk {
   enterPin(pin: string): Promise<void>;
   /** From the start screen to the PIN screen with `cardId` on the reader. */
   toPin(cardId: string): Promise<void>;
+  /** From the start screen to the confirmation of one copy of the resident record (self). */
+  toConfirm(cardId: string, pin: string): Promise<void>;
+  /** From the start screen to the payment screen; resolves with the fee. */
+  toPay(cardId: string, pin: string): Promise<number>;
+  /** Inserts coins (yen values) on the payment screen and waits until the page shows the sum. */
+  coins(values: number[]): Promise<void>;
+  /** POSTs an action from inside the page, as a tap would, with the seq now shown. */
+  post(body: Record<string, unknown>): Promise<{ ok: boolean; reason?: string }>;
   close(): Promise<void>;
 }
 
@@ -91,6 +99,7 @@ export async function startKioskEnv(): Promise<KioskEnv> {
       });
       const url = await screen.listen(0);
       const context = await browser.newContext({ viewport: { width: 1400, height: 820 }, locale: 'ja-JP' });
+      context.setDefaultTimeout(10_000);
       const page = await context.newPage();
       await page.goto(url);
       mkdirSync(SCREENSHOTS, { recursive: true });
@@ -130,6 +139,38 @@ export async function startKioskEnv(): Promise<KioskEnv> {
           await k.shows('place-card');
           await k.insert(cardId);
           await k.shows('pin');
+        },
+        async toConfirm(cardId, pin) {
+          await k.toPin(cardId);
+          await k.enterPin(pin);
+          await k.shows('menu');
+          await k.tap('#kiosk [data-action="choose-type"][data-certtype="resident-record"]');
+          await k.shows('options');
+          await k.tap('#kiosk [data-action="options-ok"]');
+          await k.shows('copies');
+          await k.tap('#kiosk [data-action="copies-ok"]');
+          await k.shows('confirm');
+        },
+        async toPay(cardId, pin) {
+          await k.toConfirm(cardId, pin);
+          await k.tap('#kiosk [data-action="confirm"]');
+          await k.shows('received');
+          await k.tap('#kiosk [data-action="to-pay"]');
+          await k.shows('pay');
+          return screen.kiosk.state.pay!.fee;
+        },
+        async coins(values) {
+          const before = screen.kiosk.state.pay?.inserted ?? 0;
+          for (const y of values) await page.click(`#kiosk [data-action="coin"][data-yen="${y}"]`);
+          const sum = (before + values.reduce((a, b) => a + b, 0)).toLocaleString('ja-JP');
+          await page.waitForFunction((n) => document.querySelector('[data-testid="inserted"]')?.textContent?.includes(n), sum);
+        },
+        async post(body) {
+          return page.evaluate(async (b) => {
+            const seq = await fetch('/api/state').then((r) => r.json()).then((s) => s.seq);
+            const r = await fetch('/api/action', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seq, ...b }) });
+            return r.json();
+          }, body);
         },
         async close() {
           opened.delete(k);
