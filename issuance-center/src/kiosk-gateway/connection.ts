@@ -178,9 +178,9 @@ export class KioskConnection {
     if (msg.copies < MIN_COPIES || msg.copies > MAX_COPIES) throw new KonbiniError('COPIES_OUT_OF_RANGE');
     const issuanceId = randomUUID();
     const { card, city, sessionId } = state;
-    this.state = { step: 'issuing', sessionId, card, city, issuanceId };
     const log = this.deps.log.child({ issuanceId, kioskId: this.kiosk.kioskId, cityCode: city.code });
     const csh = cardSerialHmac(issuanceId, card.serial);
+    // The ledger first: if it cannot record, nothing is requested and the session stays at the menu.
     await this.deps.ledger.begin({
       issuanceId,
       cityCode: city.code,
@@ -191,6 +191,7 @@ export class KioskConnection {
       cardSerialHmac: csh,
       requestedAt: this.deps.now().toISOString(),
     });
+    this.state = { step: 'issuing', sessionId, card, city, issuanceId };
     this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'requested' });
     const stopDelivery = this.deps.metrics.issuanceDelivery.startTimer();
     try {

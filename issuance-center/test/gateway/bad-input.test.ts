@@ -147,3 +147,28 @@ t.test('audit events carry ids and codes only', async (t) => {
   t.notMatch(all, centre.card.serial, 'the card serial is in no log line');
   t.notMatch(all, centre.card.b64.slice(0, 60), 'nor the certificate');
 });
+
+t.test('a ledger that cannot record: INTERNAL, nothing asked of the city, and the session stays usable', async (t) => {
+  const inner = new MemoryLedger();
+  let down = true;
+  const flaky = {
+    begin: async (r: Parameters<MemoryLedger['begin']>[0]) => {
+      if (down) throw new Error('database unavailable');
+      return inner.begin(r);
+    },
+    delivered: inner.delivered.bind(inner),
+    outcome: inner.outcome.bind(inner),
+    get: inner.get.bind(inner),
+  };
+  const c = await startCentre({ kit: centre.kit, centre: { ledger: flaky } });
+  t.teardown(() => c.close());
+  const k = await c.kiosk();
+  const { sessionId } = await k.login(c.kit, c.card);
+  k.send({ type: 'issue.request', sessionId, certType: 'resident-record', options: { scope: 'self' }, copies: 1 });
+  t.match(await k.message(), { type: 'error', code: 'INTERNAL', sessionId });
+  t.same(c.city.calls, ['/v1/menu'], 'the city was never asked to render');
+  down = false;
+  k.send({ type: 'issue.request', sessionId, certType: 'resident-record', options: { scope: 'self' }, copies: 1 });
+  t.match(await k.message(), { type: 'issue.accepted', sessionId }, 'served once the ledger is back');
+  k.ws.close();
+});
