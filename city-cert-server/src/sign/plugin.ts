@@ -15,17 +15,15 @@ export const signPlugin = fp<{ signer?: SignerOption }>(
   async (app, opts) => {
     let signer: DocumentSigner | null = null;
     if (!opts.signer) {
-      app.log.warn({ signed: false }, 'no document signer configured: documents are not signed');
+      app.log.warn({ result: 'unsigned' }, 'no document signer configured: documents are not signed');
     } else if ('unsigned' in opts.signer) {
-      app.log.warn({ signed: false }, 'started unsigned on request: documents are not signed');
+      app.log.warn({ result: 'unsigned' }, 'started unsigned on request: documents are not signed');
     } else {
       const started = performance.now();
       // refuses to start (stable code) when the token, its PIN or its key is not right
       signer = Pkcs11Signer.open(opts.signer);
-      app.log.info(
-        { signed: true, tokenLabel: opts.signer.tokenLabel, certSha256: signer.certSha256, startMs: Math.round(performance.now() - started) },
-        'document signer ready',
-      );
+      // only allow-listed fields reach the log (http/logging.ts): the outcome and the time
+      app.log.info({ result: 'signed', startMs: Math.round(performance.now() - started) }, 'document signer ready');
       const s = signer;
       app.addHook('onClose', async () => s.close());
     }
