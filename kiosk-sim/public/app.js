@@ -208,7 +208,7 @@ const SCREENS = {
       body: `<h1>${tt('errorTitle')}</h1>
         <p class="alert" role="alert" data-code="${esc(e.code)}">${esc(errorText(s.lang, e))}</p>
         ${s.refunded ? `<p class="notice" role="status">${tt('refunded', { yen: Number(s.refunded).toLocaleString('ja-JP') })}</p>` : ''}
-        ${s.cardPresent ? `<p><b>${tt('endRemoveTitle')}</b></p>` : ''}`,
+        ${s.cardPresent ? `<p><b>${tt('endRemoveTitle')}</b></p>${picture('remove')}` : ''}`,
       foot: footer([], [button('done', tt('backToStart'), 'btn primary')]),
     };
   },
@@ -255,7 +255,7 @@ function render() {
   $('foot').innerHTML = view.foot;
   // Keep keyboard focus where it was within one screen; on a new screen, start at the primary control.
   let target = null;
-  if (prevScreen === s.screen && prevFocus) target = document.querySelector(prevFocus);
+  if (prevScreen === s.screen && prevFocus && prevFocus !== '#screen') target = document.querySelector(prevFocus);
   if (!target && view.focus) target = document.querySelector(view.focus);
   if (!target && prevScreen !== s.screen) target = document.querySelector('#kiosk .btn.primary:not([disabled])') ?? $('screen');
   target?.focus();
