@@ -389,5 +389,8 @@ export async function renderAndBind(
   if (!signer) return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
   const prepared = signer.prepare(pdf, model.issuedAt);
   const sealed = sealBinding(prepared.pdf, model.issuanceId, cardSerialHmacHex);
+  // intermediate copies hold the certificate too: no bytes outlive the one sent (DESIGN §5.5)
+  pdf.fill(0);
+  prepared.pdf.fill(0);
   return { pdf: prepared.finish(sealed.pdf), binding: sealed.binding };
 }
