@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildApp } from './http/app.js';
+import { openDb } from './replica/db.js';
+import { CommandUsageError, SYNC_USAGE, generateCommand, statusCommand, syncCommand } from './sync/cli-commands.js';
 import type { CityDataset } from './replica/dataset.js';
 import { hsmCommand } from './hsm-cli.js';
 import { signerConfigFromHsmDir } from './sign/hsm-store.js';
@@ -56,6 +58,9 @@ async function serve(argv: string[]): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       db: { type: 'string' },
+      // replica sync: CNs of the core system's client certificates; freshness limit (e.g. 15m, 2h, 900s)
+      'sync-allow': { type: 'string', multiple: true },
+      'replica-max-age': { type: 'string' },
       allow: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
       // document signing (sign/): a PKCS#11 token set up by `city-cert hsm init`, or explicitly none
@@ -84,11 +89,17 @@ async function serve(argv: string[]): Promise<void> {
   if (!values.hsm && !values.unsigned) throw new UsageError('documents must be signed: give --hsm <dir> (see `city-cert hsm init`), or --unsigned for development');
   const signer = values.hsm ? signerConfigFromHsmDir(values.hsm, dataset.city.code, { pinEnv: values['pin-env'] }) : { unsigned: true as const };
 
+  const maxAge = values['replica-max-age'] ? /^(\d+)(s|m|h)$/.exec(values['replica-max-age']) : null;
+  if (values['replica-max-age'] && !maxAge) throw new UsageError('--replica-max-age is a number with s, m or h (e.g. 15m)');
+  // --db postgres://... is a PostgreSQL server (several workers may share it); anything else a PGlite directory
+  const pgDb = values.db && /^postgres(ql)?:\/\//.test(values.db) ? await openDb(values.db) : null;
   const app = await buildApp({
     signer,
     tls,
     dataset,
-    db: values.db ? { dataDir: resolve(values.db) } : {},
+    db: pgDb ? { instance: pgDb } : values.db ? { dataDir: resolve(values.db) } : {},
+    ...(values['sync-allow'] ? { syncClients: values['sync-allow'] } : {}),
+    ...(maxAge ? { replicaMaxAgeMs: Number(maxAge[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[maxAge[2] as 's' | 'm' | 'h'] } : {}),
     ...(values.allow ? { allowedClients: values.allow } : {}),
     log: { level: values['log-level'], stream: pino.destination(2) },
   });
@@ -101,7 +112,10 @@ async function serve(argv: string[]): Promise<void> {
     closing = true;
     app.log.info({ result: signal }, 'closing');
     app.close().then(
-      () => process.exit(0),
+      async () => {
+        await pgDb?.close();
+        process.exit(0);
+      },
       () => process.exit(1),
     );
   };
@@ -119,13 +133,16 @@ class UsageError extends Error {}
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  if (command === 'sync') return syncCommand(rest);
+  if (command === 'status') return statusCommand(rest);
+  if (command === 'generate') return generateCommand(rest);
   if (command === 'hsm') return hsmCommand(rest);
   throw new UsageError(command ? `unknown command ${command}` : 'no command');
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+  if (err instanceof UsageError || err instanceof CommandUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n${SYNC_USAGE}\n`);
     process.exit(2);
   }
   // no personal data can be in these messages: configuration and start-up only

@@ -21,10 +21,10 @@ export class LineTooLong extends Error {
  * the middle of a line is truncated, whatever that half line parses as.
  * Blank lines are skipped (but counted).
  */
-export async function* jsonLines(input: Readable | string | Buffer, state: { terminated: boolean } = { terminated: true }): AsyncGenerator<JsonLine> {
+export async function* jsonLines(input: Readable | string | Buffer | AsyncIterable<Buffer>, state: { terminated: boolean } = { terminated: true }): AsyncGenerator<JsonLine> {
   let rest = '';
   let line = 0;
-  const chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string> = typeof input === 'string' || Buffer.isBuffer(input) ? [input] : input;
+  const chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string> = typeof input === 'string' || Buffer.isBuffer(input) ? [input] : (input as AsyncIterable<Buffer | string>);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   for await (const chunk of chunks) {
     rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });

@@ -64,9 +64,9 @@ export async function postgresBackend(): Promise<Backend> {
 }
 
 /** Both backends, or only PGlite with the reason PostgreSQL was skipped. */
-export async function backends(): Promise<{ list: (() => Promise<Backend>)[]; skipped: string | null }> {
+export async function backends(): Promise<{ list: { name: Backend['name']; make: () => Promise<Backend> }[]; skipped: string | null }> {
   const skipped = await postgresReachable();
-  const list: (() => Promise<Backend>)[] = [async () => pgliteBackend()];
-  if (!skipped) list.push(postgresBackend);
+  const list: { name: Backend['name']; make: () => Promise<Backend> }[] = [{ name: 'pglite', make: async () => pgliteBackend() }];
+  if (!skipped) list.push({ name: 'postgres', make: postgresBackend });
   return { list, skipped };
 }

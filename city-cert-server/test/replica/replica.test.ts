@@ -20,9 +20,9 @@ const { dataset } = testDataset(new Date());
 const { list, skipped } = await backends();
 if (skipped) t.comment(`PostgreSQL skipped: ${skipped}`);
 
-for (const make of list) {
-  const backend: Backend = await make();
-  t.test(backend.name, async (t) => {
+for (const { name, make } of list) {
+  t.test(name, async (t) => {
+    const backend: Backend = await make();
     t.teardown(() => backend.cleanup());
     const started = performance.now();
     const db = await backend.open();

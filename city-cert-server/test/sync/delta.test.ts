@@ -38,9 +38,9 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; line?: numb
   throw new Error('expected a refusal');
 }
 
-for (const make of list) {
-  const backend: Backend = await make();
-  t.test(backend.name, async (t) => {
+for (const { name, make } of list) {
+  t.test(name, async (t) => {
+    const backend: Backend = await make();
     t.teardown(() => backend.cleanup());
     const db = await backend.open();
     t.teardown(() => db.close());

@@ -1,0 +1,302 @@
+import type { Readable } from 'node:stream';
+import { KonbiniError } from '@konbini/protocol';
+import type { Db, Queryable } from '../replica/db.js';
+import { markFullLoad, takeSyncLock } from '../replica/sync-state.js';
+import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
+import { jsonLines, LineTooLong } from './jsonl.js';
+import { cardLinkSchema, checker, householdSchema, isValidDate, residentSchema, sealSchema } from './schemas.js';
+
+/*
+ * Full load (docs/SYNC-FORMAT.md, format konbini-city): the whole replica from one
+ * JSON Lines file, streamed. Rows are checked one by one and inserted in chunks
+ * inside ONE transaction; any bad row refuses the whole load and the transaction
+ * rolls back, so issuance sees the old replica or the new one, never a mix.
+ */
+
+export interface FullLoadCounts {
+  households: number;
+  residents: number;
+  cardLinks: number;
+  seals: number;
+}
+
+export interface FullLoadResult extends FullLoadCounts {
+  cityCode: string;
+  /** The core system's change sequence number the file was extracted at. */
+  seq: number;
+  dryRun: boolean;
+  lines: number;
+}
+
+export interface FullLoadProgress {
+  lines: number;
+  rows: number;
+}
+
+export interface FullLoadOptions {
+  dryRun?: boolean;
+  now?: Date;
+  /** Called every `progressEvery` rows and at the end. */
+  onProgress?: (p: FullLoadProgress) => void;
+  progressEvery?: number;
+  /** Rows per INSERT statement. */
+  chunkRows?: number;
+}
+
+const cityCheck = checker({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'format', 'version', 'city'],
+  properties: {
+    type: { const: 'header' },
+    format: { const: 'konbini-city' },
+    version: { const: 1 },
+    seq: { type: 'integer', minimum: 0 },
+    seed: { type: 'integer' },
+    referenceDate: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' },
+    createdAt: { type: 'string', maxLength: 40 },
+    city: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'name', 'prefecture', 'mayorName', 'fees'],
+      properties: {
+        code: { type: 'string', pattern: '^[0-9]{6}$' },
+        name: { type: 'string', minLength: 1, maxLength: 64 },
+        prefecture: { type: 'string', minLength: 1, maxLength: 16 },
+        mayorName: { type: 'string', minLength: 1, maxLength: 64 },
+        fees: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+        serviceHours: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['open', 'close', 'closedDays'],
+          properties: {
+            open: { type: 'string', pattern: '^[0-2][0-9]:[0-5][0-9]$' },
+            close: { type: 'string', pattern: '^[0-2][0-9]:[0-5][0-9]$' },
+            closedDays: { type: 'array', items: { type: 'string', pattern: '^[0-1][0-9]-[0-3][0-9]$' } },
+          },
+        },
+      },
+    },
+  },
+});
+const endCheck = checker({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'counts'],
+  properties: {
+    type: { const: 'end' },
+    counts: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['households', 'residents', 'cardLinks', 'seals'],
+      properties: { households: { type: 'integer' }, residents: { type: 'integer' }, cardLinks: { type: 'integer' }, seals: { type: 'integer' } },
+    },
+  },
+});
+
+type RowKind = 'household' | 'resident' | 'card-link' | 'seal';
+const CHECKS: Record<RowKind, ReturnType<typeof checker>> = {
+  household: checker({ ...householdSchema, required: ['type', ...householdSchema.required], properties: { type: { const: 'household' }, ...householdSchema.properties } }),
+  resident: checker({ ...residentSchema, required: ['type', ...residentSchema.required], properties: { type: { const: 'resident' }, ...residentSchema.properties } }),
+  'card-link': checker({ ...cardLinkSchema, required: ['type', ...cardLinkSchema.required], properties: { type: { const: 'card-link' }, ...cardLinkSchema.properties } }),
+  seal: checker({ ...sealSchema, required: ['type', ...sealSchema.required], properties: { type: { const: 'seal' }, ...sealSchema.properties } }),
+};
+const DATES: Record<RowKind, string[]> = {
+  household: [],
+  resident: ['birthDate', 'residentSince', 'addressSince', 'notifiedOn', 'removedOn'],
+  'card-link': ['validFrom'],
+  seal: ['registeredOn', 'abolishedOn'],
+};
+
+const INSERT: Record<RowKind, string> = {
+  household: `INSERT INTO households (id, address, head_id)
+    SELECT id, address, "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`,
+  // 個人番号 is never copied into the replica
+  resident: `INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
+      birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
+      honseki, koseki_head, foreign_info, status, flags, removed_on)
+    SELECT id, "householdId", "familyName", "givenName", "familyNameKana", "givenNameKana",
+      "birthDate", sex, relationship, "residentSince", "addressSince", "notifiedOn", "previousAddress",
+      honseki, "kosekiHead", NULLIF("foreign", 'null'::jsonb),
+      status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
+    FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,
+      "familyNameKana" text, "givenNameKana" text, "birthDate" date, sex text, relationship text,
+      "residentSince" date, "addressSince" date, "notifiedOn" date, "previousAddress" text,
+      honseki text, "kosekiHead" text, "foreign" jsonb, status text, flags jsonb, "removedOn" date)`,
+  'card-link': `INSERT INTO card_links (serial, resident_id, valid_from)
+    SELECT lower(serial), "residentId", "validFrom" FROM jsonb_to_recordset($1::jsonb) AS x(serial text, "residentId" text, "validFrom" date)`,
+  seal: `INSERT INTO seal_registrations (resident_id, seal_number, image_png, status, registered_on, abolished_on)
+    SELECT "residentId", "sealNumber", decode("imagePng", 'base64'), COALESCE(status, 'active'), "registeredOn", "abolishedOn"
+    FROM jsonb_to_recordset($1::jsonb) AS x("residentId" text, "sealNumber" text, "imagePng" text, status text, "registeredOn" date, "abolishedOn" date)`,
+};
+
+interface FileHeader {
+  city: { code: string; name: string; prefecture: string; mayorName: string; fees: Record<string, number>; serviceHours?: unknown };
+  seq?: number;
+  seed?: number;
+  referenceDate?: string;
+}
+
+class DryRunRollback extends Error {
+  constructor(readonly result: FullLoadResult) {
+    super('dry run');
+  }
+}
+
+/** A database error in a chunk: name the constraint and the key (ids only), and the lines of the chunk. */
+function dbRowError(err: unknown, first: number, last: number): SyncRefusal | null {
+  const e = err as { code?: string; constraint?: string; detail?: string };
+  const where = `lines ${first}-${last}`;
+  if (e.code === '23505') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `duplicate key (${e.constraint ?? 'unique'}) in ${where}` }]);
+  if (e.code === '23514') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `check ${e.constraint ?? ''} failed in ${where}` }]);
+  if (e.code === '23503') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: 0, field: '', reason: `a row refers to a record not in the file (${e.constraint ?? 'foreign key'})` }]);
+  return null;
+}
+
+export async function fullLoad(db: Db, input: Readable | string | Buffer | AsyncIterable<Buffer>, options: FullLoadOptions = {}): Promise<FullLoadResult> {
+  const chunkRows = options.chunkRows ?? 5000;
+  const every = options.progressEvery ?? 10_000;
+  try {
+    return await db.transaction(
+      async (tx: Queryable) => {
+        await takeSyncLock(tx);
+        const errors: RowError[] = [];
+        const fail = (e: RowError[]) => {
+          if (errors.length < MAX_REPORTED) errors.push(...e.slice(0, MAX_REPORTED - errors.length));
+        };
+        let errorCount = 0;
+        const counts: FullLoadCounts = { households: 0, residents: 0, cardLinks: 0, seals: 0 };
+        const pending: Record<RowKind, { rows: unknown[]; first: number; last: number }> = {
+          household: { rows: [], first: 0, last: 0 },
+          resident: { rows: [], first: 0, last: 0 },
+          'card-link': { rows: [], first: 0, last: 0 },
+          seal: { rows: [], first: 0, last: 0 },
+        };
+        const flush = async (kind: RowKind) => {
+          const p = pending[kind];
+          if (!p.rows.length) return;
+          const rows = p.rows;
+          p.rows = [];
+          if (errorCount) return; // the load is refused anyway: only keep checking rows
+          try {
+            await tx.query(INSERT[kind], [JSON.stringify(rows)]);
+          } catch (err) {
+            throw dbRowError(err, p.first, p.last) ?? err;
+          }
+        };
+        let header = null as FileHeader | null;
+        let end: { counts: FullLoadCounts; line: number } | null = null;
+        const state = { terminated: true };
+        let lines = 0;
+        let rowsSeen = 0;
+        try {
+          for await (const { line, text } of jsonLines(input, state)) {
+            lines = line;
+            let row: Record<string, unknown>;
+            try {
+              row = JSON.parse(text) as Record<string, unknown>;
+              if (!row || typeof row !== 'object' || Array.isArray(row)) throw new Error('not an object');
+            } catch {
+              errorCount++;
+              fail([{ line, field: '', reason: 'not a JSON object' }]);
+              continue;
+            }
+            if (end) {
+              errorCount++;
+              fail([{ line, field: '', reason: 'row after the end record' }]);
+              continue;
+            }
+            if (!header) {
+              const e = cityCheck(line, row);
+              if (e.length) {
+                fail(row.type === 'header' ? e : [{ line, field: '/type', reason: 'the first row must be the header' }]);
+                throw new SyncRefusal('SYNC_INPUT_INVALID', errors);
+              }
+              header = row as unknown as FileHeader;
+              const { city } = header!;
+              await tx.exec('DELETE FROM seal_registrations; DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
+              await tx.query('INSERT INTO city (code, name, prefecture, mayor_name, service_hours) VALUES ($1, $2, $3, $4, $5)', [
+                city.code, city.name, city.prefecture, city.mayorName, city.serviceHours ? JSON.stringify(city.serviceHours) : null,
+              ]);
+              await tx.query('INSERT INTO fees (cert_type, fee) SELECT key, value::integer FROM jsonb_each_text($1::jsonb)', [JSON.stringify(city.fees)]);
+              continue;
+            }
+            const type = row.type;
+            if (type === 'end') {
+              const e = endCheck(line, row);
+              if (e.length) {
+                errorCount++;
+                fail(e);
+              } else end = { counts: (row as unknown as { counts: FullLoadCounts }).counts, line };
+              continue;
+            }
+            if (type !== 'household' && type !== 'resident' && type !== 'card-link' && type !== 'seal') {
+              errorCount++;
+              fail([{ line, field: '/type', reason: 'must be household, resident, card-link, seal or end' }]);
+              continue;
+            }
+            const kind = type as RowKind;
+            const e = CHECKS[kind](line, row);
+            for (const f of DATES[kind]) if (typeof row[f] === 'string' && !isValidDate(row[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+            if (e.length) {
+              errorCount++;
+              fail(e);
+              continue;
+            }
+            const { type: _t, myNumber: _m, ...data } = row;
+            const p = pending[kind];
+            if (!p.rows.length) p.first = line;
+            p.last = line;
+            p.rows.push(data);
+            counts[kind === 'card-link' ? 'cardLinks' : kind === 'seal' ? 'seals' : kind === 'household' ? 'households' : 'residents']++;
+            rowsSeen++;
+            if (p.rows.length >= chunkRows) await flush(kind);
+            if (options.onProgress && rowsSeen % every === 0) options.onProgress({ lines, rows: rowsSeen });
+          }
+        } catch (err) {
+          if (err instanceof LineTooLong) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: err.line, field: '', reason: 'line too long' }, ...errors]);
+          if (err instanceof TypeError && /encoded data/i.test(err.message)) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: lines + 1, field: '', reason: 'not valid UTF-8' }, ...errors]);
+          throw err;
+        }
+        for (const k of Object.keys(pending) as RowKind[]) await flush(k);
+        options.onProgress?.({ lines, rows: rowsSeen });
+        const h = header as FileHeader | null;
+        if (!h) throw new SyncRefusal('SYNC_TRUNCATED', [{ line: 0, field: '', reason: 'empty file' }]);
+        if (!state.terminated || !end) {
+          throw new SyncRefusal('SYNC_TRUNCATED', [{ line: lines, field: '', reason: !state.terminated ? 'the last line is cut off (no newline)' : 'no end record' }, ...errors].slice(0, MAX_REPORTED));
+        }
+        if (errorCount) throw new SyncRefusal('SYNC_INPUT_INVALID', errors, { badRows: errorCount });
+        for (const k of Object.keys(counts) as (keyof FullLoadCounts)[]) {
+          if (end.counts[k] !== counts[k]) {
+            throw new SyncRefusal('SYNC_TRUNCATED', [{ line: end.line, field: `/counts/${k}`, reason: `announces ${end.counts[k]}, the file holds ${counts[k]}` }]);
+          }
+        }
+        // every household's head must be one of its residents
+        const orphans = await tx.query<{ id: string }>(
+          `SELECT h.id FROM households h LEFT JOIN residents r ON r.id = h.head_id AND r.household_id = h.id WHERE r.id IS NULL LIMIT 5`,
+        );
+        if (orphans.length) {
+          throw new SyncRefusal('SYNC_INPUT_INVALID', orphans.map((o) => ({ line: 0, field: '/headId', reason: `household ${o.id}: head is not a resident of the household` })));
+        }
+        await tx.query(
+          `INSERT INTO replica_state (id, dataset_version, dataset_seed, city_code, reference_date, loaded_at)
+           VALUES (1, 1, $1, $2, $3, now())
+           ON CONFLICT (id) DO UPDATE SET dataset_version = 1, dataset_seed = EXCLUDED.dataset_seed,
+             city_code = EXCLUDED.city_code, reference_date = EXCLUDED.reference_date, loaded_at = EXCLUDED.loaded_at`,
+          [h.seed ?? 0, h.city.code, h.referenceDate ?? null],
+        );
+        const seq = h.seq ?? 0;
+        await markFullLoad(tx, seq, options.now ?? new Date());
+        const result: FullLoadResult = { cityCode: h.city.code, seq, dryRun: !!options.dryRun, lines, ...counts };
+        await tx.exec('SET CONSTRAINTS ALL IMMEDIATE'); // foreign keys checked here, before commit or dry-run rollback
+        if (options.dryRun) throw new DryRunRollback(result);
+        return result;
+      },
+      { isolation: 'read-committed' },
+    );
+  } catch (err) {
+    if (err instanceof DryRunRollback) return err.result;
+    if (err instanceof KonbiniError) throw err;
+    throw dbRowError(err, 0, 0) ?? err;
+  }
+}

@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import t, { type Test } from 'tap';
+import { cardLinkBySerial, migrate, replicaCounts, residentById, syncState, type Db } from '../../src/index.js';
+import { applyDelta } from '../../src/sync/delta.js';
+import { parseDelta } from '../../src/sync/delta-format.js';
+import { SyncRefusal } from '../../src/sync/errors.js';
+import { fullLoad } from '../../src/sync/full-load.js';
+import { cityRows, deltaRows, writeJsonLines } from '../../src/sync/generate.js';
+import { backends, type Backend } from '../replica/backends.js';
+
+const run = promisify(execFile);
+const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.ts');
+const work = mkdtempSync(join(tmpdir(), 'city-cert-sync-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+
+const CITY = { residents: 300, seed: 7 };
+const cityText = [...cityRows(CITY)].map((r) => JSON.stringify(r)).join('\n') + '\n';
+const cityLines = cityText.split('\n');
+const cityFile = join(work, 'city.jsonl');
+writeFileSync(cityFile, cityText);
+const deltaFile = join(work, 'delta.jsonl');
+await writeJsonLines(deltaFile, deltaRows(CITY, 500, 1));
+
+/** The file with line `n` (1-based) replaced. */
+function withLine(n: number, row: string): string {
+  const l = [...cityLines];
+  l[n - 1] = row;
+  return l.join('\n');
+}
+const lineOf = (re: RegExp) => cityLines.findIndex((l) => re.test(l)) + 1;
+
+async function refusal(p: Promise<unknown>) {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SyncRefusal) return { code: err.code, rows: err.rows, ...err.rows[0] };
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+const { list, skipped } = await backends();
+if (skipped) t.comment(`PostgreSQL skipped: ${skipped}`);
+
+for (const { name, make } of list) {
+  t.test(name, async (t) => {
+    const backend: Backend = await make();
+    t.teardown(() => backend.cleanup());
+    const db = await backend.open();
+    t.teardown(() => db.close());
+    await migrate(db);
+    await loadTests(t, db, backend);
+  });
+}
+
+async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
+  t.test('a generated city loads streamed, with progress; a dry run changes nothing', async (t) => {
+    const seen: number[] = [];
+    const dry = await fullLoad(db, cityText, { dryRun: true, progressEvery: 100, onProgress: (p) => seen.push(p.rows) });
+    t.match(dry, { dryRun: true, residents: 300, cityCode: '999997' });
+    t.ok(seen.length >= 3, 'progress reported');
+    t.equal((await replicaCounts(db)).residents, 0, 'dry run: nothing loaded');
+    const r = await fullLoad(db, cityText);
+    t.match(r, { dryRun: false, residents: 300, seq: 0 });
+    t.match(await replicaCounts(db), { residents: 300, households: r.households, cardLinks: r.cardLinks, activeSeals: r.seals });
+    const first = JSON.parse(cityLines[2]!) as { id: string; familyName: string };
+    t.equal((await residentById(db, first.id))?.familyName, first.familyName);
+    t.equal((await syncState(db)).lastSeq, 0);
+  });
+
+  t.test('generated deltas apply on the generated city; then a bad load leaves it intact', async (t) => {
+    const started = performance.now();
+    const r = await applyDelta(db, await parseDelta(readFileSync(deltaFile)));
+    t.comment(`${backend.name}: 500 deltas in ${Math.round(performance.now() - started)} ms`);
+    t.match(r, { applied: 500, lastSeq: 500 });
+    t.equal(Object.keys(r.byKind).length, 15, 'every kind occurs');
+    const before = await replicaCounts(db);
+
+    const cases: [string, string, { code: string; line?: number; field?: string; reason?: string | RegExp }][] = [
+      ['malformed row', withLine(5, '{"type":"resident",'), { code: 'SYNC_INPUT_INVALID', line: 5, reason: 'not a JSON object' }],
+      ['bad field', withLine(3, cityLines[2]!.replace(/"birthDate":"[^"]+"/, '"birthDate":"1999-13-01"')), { code: 'SYNC_INPUT_INVALID', line: 3, field: '/birthDate' }],
+      ['missing field', withLine(3, cityLines[2]!.replace(/"sex":"[a-z]+",/, '')), { code: 'SYNC_INPUT_INVALID', line: 3, field: '/sex', reason: 'required' }],
+      ['truncated mid-line', cityText.slice(0, Math.floor(cityText.length / 2)), { code: 'SYNC_TRUNCATED', reason: /cut off/ }],
+      ['truncated at a line end', cityLines.slice(0, 100).join('\n') + '\n', { code: 'SYNC_TRUNCATED', reason: 'no end record' }],
+      ['count mismatch', withLine(lineOf(/"type":"card-link"/), ''), { code: 'SYNC_TRUNCATED', field: '/counts/cardLinks' }],
+      ['duplicate resident', withLine(lineOf(/"type":"card-link"/), cityLines[2]!).replace(/"cardLinks":(\d+)/, (_m, n: string) => `"cardLinks":${Number(n) - 1}`).replace(/"residents":300/, '"residents":301'), { code: 'SYNC_INPUT_INVALID', reason: /duplicate key/ }],
+      ['card for an unknown resident', withLine(lineOf(/"type":"card-link"/), JSON.stringify({ type: 'card-link', serial: 'abc', residentId: 'R99999999', validFrom: '2020-01-01' })), { code: 'SYNC_INPUT_INVALID', reason: /not in the file/ }],
+      ['no header', cityLines.slice(1).join('\n'), { code: 'SYNC_INPUT_INVALID', line: 1, field: '/type' }],
+    ];
+    for (const [name, text, expected] of cases) {
+      t.match(await refusal(fullLoad(db, text)), expected, name);
+    }
+    const twoBad = withLine(3, '{').split('\n');
+    twoBad[6] = '[1]';
+    const many = await refusal(fullLoad(db, twoBad.join('\n')));
+    t.same(many.rows.map((r) => r.line), [3, 7], 'every bad row is reported, not just the first');
+    t.same(await replicaCounts(db), before, 'the replica is as before every refused load');
+    t.equal((await syncState(db)).lastSeq, 500);
+  });
+
+  t.test('a full load at a sequence number continues the delta sequence from there', async (t) => {
+    const at = cityText.replace('"seq":0', '"seq":500');
+    t.match(await fullLoad(db, at), { seq: 500 });
+    t.match(await applyDelta(db, await parseDelta(readFileSync(deltaFile))), { applied: 0, alreadyApplied: 500 }, 'changes the load already contains are skipped');
+    const skip = [...deltaRows(CITY, 1, 502)].map((r) => JSON.stringify(r)).join('\n') + '\n';
+    t.match(await refusal(applyDelta(db, await parseDelta(skip))), { code: 'SYNC_GAP', reason: /expected 501, found 502/ });
+    await fullLoad(db, cityText);
+  });
+
+  t.test('two loads at once: the second is refused, nothing lost', { skip: backend.name !== 'postgres' && 'PGlite serializes all access: loads queue one after the other' }, async (t) => {
+    const other = await backend.open();
+    const results = await Promise.allSettled([fullLoad(db, cityText), fullLoad(other, cityText)]);
+    const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as SyncRefusal).code)).sort();
+    t.same(codes, ['SYNC_IN_PROGRESS', 'ok']);
+    t.equal((await replicaCounts(db)).residents, 300);
+  });
+
+  t.test('staff CLI: generate, sync full, sync delta, status', async (t) => {
+    const dbArg = backend.spec ?? join(work, `pglite-${Date.now()}`);
+    const node = [process.execPath, '--import', 'tsx', '--conditions=konbini-source', cli];
+    const c = (...args: string[]) => run(node[0]!, [...node.slice(1), ...args], { maxBuffer: 1 << 24 });
+    const gen = join(work, `gen-${backend.name}.jsonl`);
+    await c('generate', '--residents', '120', '--seed', '3', '--out', gen);
+    // each PGlite command opens the data directory (≈ 3 s, creating it ≈ 20 s here): the full walk runs on PostgreSQL
+    const pglite = backend.name === 'pglite';
+    if (!pglite) {
+      const dry = await c('sync', 'full', gen, '--db', dbArg, '--dry-run');
+      t.match(JSON.parse(dry.stdout), { dryRun: true, residents: 120 });
+      t.match(dry.stderr, /rows/, 'progress on stderr');
+    }
+    const full = await c('sync', 'full', gen, '--db', dbArg);
+    t.match(JSON.parse(full.stdout), { residents: 120 });
+    const deltas = join(work, `gen-${backend.name}-d.jsonl`);
+    await c('generate', '--residents', '120', '--seed', '3', '--deltas', '40', '--out', deltas);
+    t.match(JSON.parse((await c('sync', 'delta', deltas, '--db', dbArg)).stdout), { applied: 40, lastSeq: 40 });
+    const status = JSON.parse((await c('status', '--db', dbArg, '--json')).stdout) as { lastSeq: number; counts: { residents: number } };
+    t.equal(status.lastSeq, 40);
+    t.ok(status.counts.residents >= 120);
+    if (pglite) return;
+    const bad = join(work, 'bad.jsonl');
+    writeFileSync(bad, readFileSync(gen, 'utf8').replace(/"sex":"(male|female)"/, '"sex":"x"'));
+    const refused = await c('sync', 'full', bad, '--db', dbArg).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    t.equal(refused?.code, 1);
+    t.match(refused?.stderr, /error SYNC_INPUT_INVALID.*\n  line 3: \/sex: must be one of male, female\nnothing was changed/);
+    t.notMatch(refused?.stderr, /"x"/);
+    const human = await c('status', '--db', dbArg);
+    t.match(human.stdout, /sequence: +40\n/);
+    void cardLinkBySerial;
+  });
+}
