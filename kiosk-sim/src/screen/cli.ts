@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, loadKioskConfig } from '../config.js';
 import { buildScreen } from './server.js';
 
-export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]`;
+export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--host 127.0.0.1] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]`;
 
 /**
  * `kiosk-sim screen`: the kiosk's touch screen and the demo card controls, served
@@ -14,6 +14,7 @@ export async function screenCommand(args: string[]): Promise<number> {
     args,
     options: {
       port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
       config: { type: 'string' },
       tray: { type: 'string' },
       'idle-seconds': { type: 'string', default: '60' },
@@ -38,8 +39,10 @@ export async function screenCommand(args: string[]): Promise<number> {
     // ids and codes only (DESIGN §8)
     log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: Date.now(), kiosk: cfg.kioskId, event, ...fields })}\n`),
   });
-  const url = await screen.listen(port);
-  process.stdout.write(`kiosk screen: ${url} (kiosk ${cfg.kioskId}, tray ${screen.trayDir})\n`);
+  const url = await screen.listen(port, values.host);
+  // `listening <url>` is the line scripts/start.mjs waits for, as with the other services.
+  process.stdout.write(`listening ${url}\nkiosk screen: ${url}\n`);
+  process.stderr.write(`${JSON.stringify({ time: Date.now(), kiosk: cfg.kioskId, event: 'screen-listening', tray: screen.trayDir })}\n`);
   await new Promise<void>((done) => {
     const stop = () => done();
     process.once('SIGINT', stop);

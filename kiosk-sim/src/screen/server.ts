@@ -37,8 +37,8 @@ export interface ScreenServer {
   reader: InProcessReader;
   spoolDir: string;
   trayDir: string;
-  /** Listens on 127.0.0.1 and resolves with the page's URL. */
-  listen(port?: number): Promise<string>;
+  /** Listens (127.0.0.1 unless told) and resolves with the page's URL. */
+  listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -197,9 +197,10 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     reader,
     spoolDir,
     trayDir,
-    async listen(port = 0) {
-      await app.listen({ port, host: '127.0.0.1' });
-      return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    async listen(port = 0, host = '127.0.0.1') {
+      await app.listen({ port, host });
+      const shown = host.includes(':') ? `[${host}]` : host;
+      return `http://${shown}:${(app.server.address() as AddressInfo).port}/`;
     },
     async close() {
       await kiosk.close();
