@@ -51,6 +51,8 @@ interface Session {
   endReason: 'timeout' | 'cancelled' | null;
   cardRemoved: boolean;
   paidStep: boolean;
+  /** The paper came out: whatever fails after, the resident takes it. */
+  printed: boolean;
   /** Coins in the machine, not yet taken as payment. */
   inserted: number;
   /** Taken as payment; given back if nothing prints. */
@@ -349,7 +351,7 @@ export class KioskScreen extends EventEmitter {
   // ------------------------------------------------------------ one resident's session
 
   private async runSession(): Promise<void> {
-    const ses: Session = { abort: new AbortController(), endReason: null, cardRemoved: false, paidStep: false, inserted: 0, paid: 0, menu: null };
+    const ses: Session = { abort: new AbortController(), endReason: null, cardRemoved: false, paidStep: false, printed: false, inserted: 0, paid: 0, menu: null };
     this.session = ses;
     let centre: CentreConnection | null = null;
     try {
@@ -389,6 +391,12 @@ export class KioskScreen extends EventEmitter {
     ses.paid = 0;
     this.opts.log?.('ended', { code: e.code, reason: ses.endReason ?? 'error' });
     if (this.closed) return;
+    if (ses.printed) {
+      // Printed, then the centre could not be told: the certificate is the resident's
+      // (the centre records an unreported issuance as not charged).
+      if (this.s.screen !== 'take') this.set('take');
+      return;
+    }
     if (ses.endReason === 'timeout') {
       this.toStart({ lang: 'ja', notice: 'timeout', ...(refunded ? { refunded } : {}) });
       return;
@@ -433,6 +441,7 @@ export class KioskScreen extends EventEmitter {
           case 'printed':
             // The paper is out: from here nothing is owed back.
             ses.paid = 0;
+            ses.printed = true;
             this.set('take', { printing: undefined });
             break;
           default:

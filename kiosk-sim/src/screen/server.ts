@@ -26,6 +26,8 @@ export interface ScreenOptions {
   trayDir?: string;
   idleMs?: number;
   printMsPerCopy?: number;
+  /** Opens the line to the centre (tests wrap it); default a new WSS connection per session. */
+  connect?: () => Promise<CentreConnection>;
   /** Replaces the tray printer (tests). */
   printer?: Printer;
   log?: (event: string, fields: Record<string, string | number>) => void;
@@ -71,7 +73,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
   const kiosk = new KioskScreen({
     issuance: { kioskId: options.kioskId, centreOrigin: options.centreOrigin },
     reader,
-    connect: () => CentreConnection.connect(options.centreUrl, options.tls),
+    connect: options.connect ?? (() => CentreConnection.connect(options.centreUrl, options.tls)),
     printer,
     idleMs: options.idleMs,
     printMsPerCopy: options.printMsPerCopy,

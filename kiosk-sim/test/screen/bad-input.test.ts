@@ -110,3 +110,36 @@ t.test('a second card: refused while one is on the reader; a swapped card never 
   await k.screen.kiosk.idle();
   t.same(k.screen.kiosk.results, []);
 });
+
+t.test('the centre connection drops at the menu: the resident is told, nothing printed or charged', async (t) => {
+  const lines: { close(): void }[] = [];
+  const k = await env.open({
+    prefix: 'centre-drop',
+    connect: async () => {
+      const c = await env.stack.connect();
+      lines.push(c);
+      return c;
+    },
+  });
+  t.teardown(() => k.close());
+  await k.toPin(ok.cardId);
+  await k.enterPin(ok.jpki.authPin);
+  await k.shows('menu');
+  lines[0]!.close();
+  await k.tap('#kiosk [data-action="choose-type"][data-certtype="resident-record"]');
+  await k.shows('options');
+  await k.tap('#kiosk [data-action="options-ok"]');
+  await k.tap('#kiosk [data-action="copies-ok"]');
+  await k.shows('confirm');
+  await k.tap('#kiosk [data-action="confirm"]');
+  await k.shows('error');
+  t.equal(await k.page.getAttribute('#kiosk .alert', 'data-code'), 'CITY_UNREACHABLE');
+  await k.shot('error');
+  await k.screen.kiosk.idle();
+  t.same(k.screen.kiosk.results, []);
+  t.same(filesUnder(k.screen.trayDir), []);
+  await k.tap('#kiosk [data-action="done"]');
+  await k.shows('end-remove-card');
+  await k.remove();
+  await k.shows('start');
+});
