@@ -63,7 +63,7 @@ async function verify(rest: string[]): Promise<number> {
   try {
     const report = await ledger.verify();
     if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else if (report.ok) process.stdout.write(`ok records=${report.records} head=${report.head.seq}:${report.head.hash}\n`);
+    else if (report.ok) process.stdout.write(`ok records=${report.records} head=${report.head.seq}:${report.head.hash} pending=${await ledger.pendingCount()}\n`);
     else {
       for (const p of report.problems) {
         process.stdout.write(`${p.problem} seq=${p.seq}${'issuanceId' in p && p.issuanceId ? ` issuance=${p.issuanceId}` : ''}\n`);

@@ -202,6 +202,11 @@ export class SqlLedger implements Ledger {
     });
   }
 
+  /** Issuances requested but with no outcome yet (in flight, or abandoned by a kiosk that went away). */
+  async pendingCount(): Promise<number> {
+    return Number((await this.db.query('SELECT count(*) AS n FROM ledger_pending')).rows[0]?.n ?? 0);
+  }
+
   /** The month's settlement per city (Asia/Tokyo month of the outcome). */
   async settlement(month: string, rates: CommissionRates): Promise<Settlement> {
     return settle(month, await settlementRows(this.db, month), rates);

@@ -3,7 +3,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { SqlLedger } from '../../src/ledger/sql-ledger.js';
+import type { DbConfig } from '../../src/ledger/db.js';
 
 const run = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, '../../..');
@@ -92,4 +95,28 @@ export async function issue(ledger: SqlLedger, i: Issue = {}): Promise<string> {
   if (i.printed === 'failed') await ledger.outcome(id, 'failed', 0, at);
   else await ledger.outcome(id, 'printed', i.printed ?? copies, at);
   return id;
+}
+
+/** The same tests on PGlite (a data directory) and on the PostgreSQL server. */
+export async function backends<T extends Tap>(t: T, fn: (t: T, cfg: DbConfig, name: 'pglite' | 'postgres') => Promise<void>) {
+  await t.test('PGlite', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-ledger-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    await fn(t, { dataDir: join(dir, 'db') }, 'pglite');
+  });
+  await t.test('PostgreSQL server', async (t) => {
+    const pg = await pgDatabase(t);
+    if (!pg.url) {
+      t.skip(pg.why);
+      return;
+    }
+    await fn(t, { url: pg.url }, 'postgres');
+  });
+}
+
+
+interface Tap {
+  test(name: string, fn: (t: this) => Promise<void>): Promise<unknown>;
+  teardown(fn: () => unknown): void;
+  skip(msg?: string): void;
 }

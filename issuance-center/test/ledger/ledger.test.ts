@@ -1,29 +1,11 @@
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SqlLedger } from '../../src/ledger/sql-ledger.js';
-import type { DbConfig } from '../../src/ledger/db.js';
-import { cli, issue, pgDatabase } from './helpers.js';
+import { backends, cli, issue } from './helpers.js';
 
-/** The same tests on PGlite (a data directory) and on the PostgreSQL server. */
-async function backends(t: Tap, fn: (t: Tap, cfg: DbConfig, name: string) => Promise<void>) {
-  await t.test('PGlite', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'ic-ledger-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    await fn(t, { dataDir: join(dir, 'db') }, 'pglite');
-  });
-  await t.test('PostgreSQL server', async (t) => {
-    const pg = await pgDatabase(t);
-    if (!pg.url) {
-      t.skip(pg.why);
-      return;
-    }
-    await fn(t, { url: pg.url }, 'postgres');
-  });
-}
-type Tap = typeof t;
+// Each CLI run starts tsx and opens the database: slow on a loaded machine.
+t.setTimeout(600_000);
+
 
 t.test('one final, chained record per issuance, idempotent by issuance id', async (t) => {
   await backends(t, async (t, cfg) => {
@@ -88,7 +70,7 @@ t.test('ledger verify finds an edited record and a deleted one (API and CLI)', a
     if (name === 'pglite') await ledger.close();
     const clean = await cli(['ledger', 'verify', ...db]);
     t.equal(clean.code, 0, clean.err);
-    t.match(clean.out, /^ok records=5 head=5:[0-9a-f]{64}$/m);
+    t.match(clean.out, /^ok records=5 head=5:[0-9a-f]{64} pending=0$/m);
     if (name === 'pglite') ledger = await SqlLedger.open(cfg);
 
     // An edited record: someone lowers a fee.
@@ -122,28 +104,5 @@ t.test('ledger verify finds an edited record and a deleted one (API and CLI)', a
     t.equal(deletedCli.code, 1);
     t.match(deletedCli.out, /^missing seq=2$/m);
     t.match(deletedCli.out, /^missing seq=5$/m);
-  });
-});
-
-t.test('concurrent appends keep one chain; on PostgreSQL from two centre instances', async (t) => {
-  await backends(t, async (t, cfg, name) => {
-    const a = await SqlLedger.open(cfg);
-    t.teardown(() => a.close());
-    // Two instances: two connection pools to one server, as two centre processes have.
-    const b = name === 'postgres' ? await SqlLedger.open(cfg) : a;
-    if (b !== a) t.teardown(() => b.close());
-    const n = 40;
-    await Promise.all(Array.from({ length: n }, (_, i) => issue(i % 2 ? a : b, { kioskId: i % 2 ? 'K0001' : 'K0002' })));
-    const report = await a.verify();
-    t.equal(report.records, n);
-    t.ok(report.ok, JSON.stringify(report.problems.slice(0, 3)));
-    t.same((await a.records()).map((r) => r.seq), Array.from({ length: n }, (_, i) => i + 1), 'seq 1..n without gaps');
-    // The same outcome reported to both instances at once: one record.
-    const id = randomUUID();
-    await a.begin({ issuanceId: id, cityCode: '991015', kioskId: 'K0001', storeId: 'S0001', certType: 'resident-record', copies: 1, cardSerialHmac: 'cd'.repeat(32), requestedAt: new Date().toISOString() });
-    await a.delivered(id, 'ef'.repeat(32), 300);
-    const [r1, r2] = await Promise.all([a.outcome(id, 'printed', 1, new Date()), b.outcome(id, 'printed', 1, new Date())]);
-    t.same(r1, r2, 'both instances return the one record');
-    t.equal((await a.verify()).records, n + 1);
   });
 });

@@ -6,6 +6,9 @@ import { SqlLedger } from '../../src/ledger/sql-ledger.js';
 import { tokyoMonth } from '../../src/ledger/settlement.js';
 import { cli, issue, pgDatabase } from './helpers.js';
 
+// Each CLI run starts tsx and opens the database: slow on a loaded machine.
+t.setTimeout(600_000);
+
 const at = (iso: string) => new Date(iso);
 
 /** A known month: every number below is worked out by hand from this list. */
