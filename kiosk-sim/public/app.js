@@ -261,6 +261,8 @@ function render() {
   target?.focus();
   tickIdle();
   sound(s.screen === 'take');
+  // The armed printer fault is used up by the job now printing.
+  if (s.screen === 'printing') document.querySelectorAll('#fault-buttons button').forEach((x) => x.setAttribute('aria-pressed', String(x.dataset.fault === 'none')));
   refreshControls();
 }
 
@@ -345,27 +347,28 @@ document.addEventListener('keydown', (ev) => {
 
 let cardsShown = false;
 let lastPresent = null;
+let cards = [];
 async function refreshControls() {
   if (!state) return;
   if (cardsShown && lastPresent === state.cardPresent) return;
   lastPresent = state.cardPresent;
   const r = await fetch('/api/cards').then((x) => x.json());
+  cards = r.cards;
   const sel = $('card-select');
   if (!cardsShown) {
-    sel.innerHTML = r.cards.map((c) => `<option value="${esc(c.cardId)}">${esc(c.cardId)} ${esc(c.scenario)} — ${esc(c.holder)}</option>`).join('');
+    sel.innerHTML = cards.map((c) => `<option value="${esc(c.cardId)}">${esc(c.cardId)} ${esc(c.scenario)} — ${esc(c.holder)}</option>`).join('');
     cardsShown = true;
-    sel.addEventListener('change', () => showPin(r.cards));
+    sel.addEventListener('change', () => showPin());
   }
-  showPin(r.cards);
+  showPin();
   $('reader-status').textContent = r.inReader ? `Card in reader: ${r.inReader}` : 'Reader empty';
 }
-function showPin(cards) {
+function showPin() {
   const c = cards.find((x) => x.cardId === $('card-select').value);
   $('pin-hint').textContent = c ? `PIN ${c.pin} · tries left ${c.triesLeft}` : '';
 }
 $('card-insert').addEventListener('click', async () => {
   await fetch('/api/card/insert', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cardId: $('card-select').value }) });
-  cardsShown = cardsShown && true;
   lastPresent = null;
   refreshControls();
 });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { cardFor, filesUnder, startKioskEnv, type KioskEnv } from './harness.js';
+import { join } from 'node:path';
+import { cardFor, filesUnder, SCREENSHOTS, startKioskEnv, type KioskEnv } from './harness.js';
 
 let env: KioskEnv;
 t.before(async () => {
@@ -19,12 +20,14 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   await k.shows('start');
   t.match(await p.textContent('#screen'), /行政サービス/, 'Japanese by default');
   await k.shot('01-start');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: start');
   await k.tap('#kiosk [data-action="start"]');
   await k.shows('place-card');
   await k.shot('02-place-card');
   await k.insert(card.cardId);
   await k.shows('pin');
   await k.shot('03-pin');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: pin');
   for (const d of card.jpki.authPin.slice(0, 2)) await p.click(`#kiosk [data-action="digit"][data-digit="${d}"]`);
   await p.waitForFunction(() => document.querySelectorAll('.pin-boxes span:not(:empty)').length === 2);
   t.notOk((await p.textContent('#kiosk'))!.includes(card.jpki.authPin.slice(0, 2) + '●'), 'digits are masked');
@@ -33,11 +36,13 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   await p.click('#kiosk [data-action="pin-ok"]');
   await k.shows('menu');
   await k.shot('05-menu');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: menu');
   t.match(await p.textContent('#screen'), /住民票の写し/);
   t.match(await p.textContent('#screen'), /1通 \d+円/, 'the menu shows fees');
   await k.tap('#kiosk [data-action="choose-type"][data-certtype="resident-record"]');
   await k.shows('options');
   await k.shot('06-options');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: options');
   await k.tap('#kiosk [data-action="set-option"][data-key="scope"][data-value=\'"household"\']');
   await p.waitForSelector('[data-key="scope"][data-value=\'"household"\'][aria-pressed="true"]');
   await k.tap('#kiosk [data-action="options-ok"]');
@@ -45,9 +50,11 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   await k.tap('#kiosk [data-action="copies"][data-copies="2"]');
   await p.waitForSelector('[data-copies="2"][aria-pressed="true"]');
   await k.shot('07-copies');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: copies');
   await k.tap('#kiosk [data-action="copies-ok"]');
   await k.shows('confirm');
   await k.shot('08-confirm');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: confirm');
   const confirmText = (await p.textContent('#screen'))!;
   t.match(confirmText, /2通/);
   t.match(confirmText, /世帯全員/);
@@ -64,6 +71,7 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   for (let i = 0; i < coins; i++) await p.click('#kiosk [data-action="coin"][data-yen="500"]');
   await p.waitForFunction((n) => document.querySelector('[data-testid="inserted"]')?.textContent?.includes(n.toLocaleString('ja-JP')), coins * 500);
   await k.shot('11-pay-inserted');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: pay-inserted');
   await k.tap('#kiosk [data-action="pay"]');
   await k.shows('remove-card');
   await k.shot('12-remove-card');
@@ -76,6 +84,7 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   await k.shot('13-printing');
   await k.shows('take');
   await k.shot('14-take');
+  t.same(await k.smallTargets(), [], 'touch targets at least 48 px: take');
   await k.screen.kiosk.idle();
   t.equal(k.screen.kiosk.results.length, 1, 'one issuance');
   const r = k.screen.kiosk.results[0]!;
@@ -88,6 +97,7 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   await k.tap('#kiosk [data-action="done"]');
   await k.shows('start');
   await k.shot('15-back-to-start');
+  await p.screenshot({ path: join(SCREENSHOTS, 'happy-16-with-demo-controls.png') });
   const s = k.screen.kiosk.state;
   t.notOk(s.menu || s.choice || s.pay || s.pin, 'nothing of the session is left in the screen state');
 });

@@ -53,6 +53,8 @@ export interface Kiosk {
   toPay(cardId: string, pin: string): Promise<number>;
   /** Inserts coins (yen values) on the payment screen and waits until the page shows the sum. */
   coins(values: number[]): Promise<void>;
+  /** Visible controls on the kiosk screen smaller than 48×48 CSS px (touch targets), as labels. */
+  smallTargets(): Promise<string[]>;
   /** POSTs an action from inside the page, as a tap would, with the seq now shown. */
   post(body: Record<string, unknown>): Promise<{ ok: boolean; reason?: string }>;
   close(): Promise<void>;
@@ -164,6 +166,14 @@ export async function startKioskEnv(): Promise<KioskEnv> {
           for (const y of values) await page.click(`#kiosk [data-action="coin"][data-yen="${y}"]`);
           const sum = (before + values.reduce((a, b) => a + b, 0)).toLocaleString('ja-JP');
           await page.waitForFunction((n) => document.querySelector('[data-testid="inserted"]')?.textContent?.includes(n), sum);
+        },
+        async smallTargets() {
+          return page.$$eval('#kiosk button', (els) =>
+            els
+              .map((e) => ({ r: e.getBoundingClientRect(), label: (e.textContent ?? '').trim() || e.outerHTML.slice(0, 60) }))
+              .filter((x) => x.r.width > 0 && x.r.height > 0 && (x.r.width < 48 || x.r.height < 48))
+              .map((x) => `${x.label} ${Math.round(x.r.width)}x${Math.round(x.r.height)}`),
+          );
         },
         async post(body) {
           return page.evaluate(async (b) => {
