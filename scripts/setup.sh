@@ -45,4 +45,6 @@ say "build ok"
 # --- dev PKI and fixtures (git-ignored, made once) --------------------------------
 node certs/bin/konbini-pki.js generate --out var/pki
 node fixtures/bin/konbini-fixtures.js generate --pki var/pki --out var/fixtures
-say "dev PKI and fixtures ok (var/pki, var/fixtures)"
+# The cities' document-signing keys go into SoftHSM2 tokens (var/hsm); idempotent.
+node city-cert-server/bin/city-cert.js hsm init --pki var/pki --out var/hsm
+say "dev PKI, fixtures and signing tokens ok (var/pki, var/fixtures, var/hsm)"

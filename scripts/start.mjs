@@ -117,6 +117,8 @@ try {
         '--db', join(stateDir, 'city-db', c.code),
         '--host', HOST, '--port', String(c.port),
         '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
+        // documents are signed by the city's key in its SoftHSM2 token (setup: city-cert hsm init)
+        '--hsm', join(root, 'var/hsm'),
       ]),
     ),
   );

@@ -33,7 +33,8 @@ interface Started {
 }
 
 function start(args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', cli, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // These tests are about serving; document signing has its own (test/sign/).
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=konbini-source', cli, 'serve', '--unsigned', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
@@ -92,11 +93,23 @@ t.test('serve with --pki <dir> (manifest.json layout)', async (t) => {
 });
 
 t.test('usage errors exit 2', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', cli, 'serve', '--port', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=konbini-source', cli, 'serve', '--port', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const code = await new Promise((r) => child.once('exit', r));
   t.equal(code, 2);
   t.match(err, /usage: city-cert serve/);
+});
+
+t.test('serve without a signer, and without saying --unsigned, refuses to start', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=konbini-source', cli, 'serve', '--dataset', datasetFile, '--port', '0', '--key', join(work, 'server.key'), '--cert', join(work, 'server.crt'), '--ca', join(work, 'ca.crt')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.add(child);
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise((r) => child.once('exit', r));
+  t.equal(code, 2);
+  t.match(err, /documents must be signed/);
 });

@@ -100,6 +100,9 @@ t.test('a 住民票 is issued end to end and only the paper remains', async (t) 
   t.match(text, result.issuanceId, 'carries its issuance id');
   const stranger = stack.dataset.residents.find((r) => r.householdId !== holder.householdId && r.familyName !== holder.familyName)!;
   t.notMatch(text.replace(/\s+/g, ''), `${stranger.familyName}${stranger.givenName}`, 'names nobody from another household');
+  const { stdout: sig } = await run('pdfsig', [sheet], { encoding: 'utf8' }).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+  t.match(sig, /Signature Validation: Signature is Valid\./, 'pdfsig: the city’s signature is valid');
+  t.match(sig, /Total document signed/, 'pdfsig: the whole document is signed');
   const { stdout: fonts } = await run('pdffonts', [sheet], { encoding: 'utf8' });
   const rows = fonts.split('\n').slice(2).filter(Boolean);
   t.ok(rows.length > 0, 'has fonts');
