@@ -82,6 +82,11 @@ export class KioskScreen extends EventEmitter {
   private readonly idleMs: number;
   private readonly printMsPerCopy: number;
   private closed = false;
+  /**
+   * Test hook: the last document buffer handed to the printer, held weakly, so a
+   * test can check every byte of it was zeroed after the session.
+   */
+  lastPrintedDocument: WeakRef<Buffer> | null = null;
   /** Test hook: the results of finished issuances (ids and counts only). */
   readonly results: { issuanceId: string; copies: number; charged: number; fee: number }[] = [];
 
@@ -479,6 +484,7 @@ export class KioskScreen extends EventEmitter {
   private progressPrinter(): Printer {
     return {
       print: async (issuanceId: string, pdf: Buffer, copies: number): Promise<PrintResult> => {
+        this.lastPrintedDocument = new WeakRef(pdf);
         for (let done = 0; done < copies; done++) {
           if (this.s.screen === 'printing') this.update({ printing: { done, total: copies } });
           await new Promise((r) => setTimeout(r, this.printMsPerCopy));

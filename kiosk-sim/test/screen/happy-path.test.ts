@@ -94,6 +94,8 @@ t.test('a resident takes a copy of the resident record: every screen, printed on
   t.same(sheets.map((s) => s.split('/').pop()), [`${r.issuanceId}.pdf`], 'the tray holds this issuance only');
   t.equal(readFileSync(sheets[0]!).subarray(0, 5).toString(), '%PDF-');
   t.same(filesUnder(k.screen.spoolDir), [], 'spool wiped');
+  const held = k.screen.kiosk.lastPrintedDocument?.deref();
+  t.ok(held && held.length > 0 && held.every((b) => b === 0), 'the document buffer the kiosk printed from is zeroed');
   await k.tap('#kiosk [data-action="done"]');
   await k.shows('start');
   await k.shot('15-back-to-start');

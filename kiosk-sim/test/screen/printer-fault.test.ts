@@ -35,6 +35,8 @@ for (const [fault, code, text] of [
     t.same(k.screen.kiosk.results, [], 'no issuance recorded as printed');
     t.same(filesUnder(k.screen.trayDir), [], 'no paper');
     t.same(filesUnder(k.screen.spoolDir), [], 'spool file wiped');
+    const held = k.screen.kiosk.lastPrintedDocument?.deref();
+    t.ok(held && held.length > 0 && held.every((b) => b === 0), 'the document buffer is zeroed');
     await k.tap('#kiosk [data-action="done"]');
     await k.shows('start');
   });
