@@ -105,6 +105,70 @@ export interface CityInfo {
   fees: Record<string, number>;
   /** Kiosk service hours; defaults to 06:30-23:00, closed 12/29-1/3. */
   serviceHours?: ServiceHours;
+  /** Whether the city prints 個人番号 on a 住民票 at kiosks when asked (default: no). */
+  allowMyNumber?: boolean;
+}
+
+/** 印鑑登録 (seal registration) as the city's core system holds it. */
+export interface SealRegistrationRecord {
+  residentId: string;
+  /** 印鑑登録番号 */
+  sealNumber: string;
+  status: 'active' | 'abolished';
+  /** YYYY-MM-DD */
+  registeredOn: string;
+  abolishedOn?: string | null;
+  /** The registered 印影 as a PNG, base64. */
+  imagePng?: string;
+}
+
+/** 所得の種類 printed in 所得の内訳. */
+export type IncomeKind = 'salary' | 'pension' | 'business' | 'real-estate' | 'dividend' | 'miscellaneous';
+/** 所得控除の種類 printed in 所得控除の内訳. */
+export type DeductionKind =
+  | 'social-insurance'
+  | 'life-insurance'
+  | 'earthquake-insurance'
+  | 'medical'
+  | 'spouse'
+  | 'dependents'
+  | 'disability'
+  | 'basic';
+
+/** One levy (市民税 or 県民税): 所得割 + 均等割 = 年税額, in yen. */
+export interface LevyAmounts {
+  incomeLevy: number;
+  perCapitaLevy: number;
+  total: number;
+}
+
+/**
+ * 所得・課税証明書 data for one taxpayer and one 年度 (fiscal year N taxes the income of
+ * calendar year N-1). Amounts in yen.
+ */
+export interface TaxRecord {
+  residentId: string;
+  /** 年度, Western year (2026 = 令和8年度). */
+  fiscalYear: number;
+  /** Address on the assessment date (January 1 of the fiscal year). */
+  assessmentAddress: string;
+  /** false: 非課税 (the certificate is titled 非課税証明書). */
+  taxed: boolean;
+  income: { kind: IncomeKind; revenue: number; income: number }[];
+  /** 合計所得金額 */
+  totalIncome: number;
+  deductions: { kind: DeductionKind; amount: number }[];
+  /** 所得控除合計 */
+  totalDeductions: number;
+  /** 扶養人数 */
+  dependents: { general: number; specific: number; elderly: number; elderlyParentsLivingTogether: number; under16: number };
+  /** 課税標準額 (rounded down to 1,000 yen) */
+  taxableIncome: number;
+  /** 市民税 (市町村民税) */
+  municipal: LevyAmounts;
+  /** 県民税 (道府県民税) */
+  prefectural: LevyAmounts;
+  remarks?: string;
 }
 
 export interface CityDataset {
@@ -114,6 +178,10 @@ export interface CityDataset {
   households: Household[];
   residents: Resident[];
   cardLinks: CardLink[];
+  /** 印鑑登録 (absent in datasets made before seals were generated). */
+  seals?: SealRegistrationRecord[];
+  /** 所得・課税 records by fiscal year (absent in older datasets). */
+  taxRecords?: TaxRecord[];
   /** The date the ages and histories were generated against (YYYY-MM-DD). */
   referenceDate?: string;
 }

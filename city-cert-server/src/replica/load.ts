@@ -1,3 +1,4 @@
+import { loadCertificateData } from './cert-queries.js';
 import type { Db } from './db.js';
 import type { CityDataset } from './dataset.js';
 import { markFullLoad, takeSyncLock } from './sync-state.js';
@@ -61,6 +62,8 @@ export async function loadDataset(db: Db, dataset: CityDataset): Promise<LoadSum
        FROM jsonb_to_recordset($1::jsonb) AS x(serial text, "residentId" text, "validFrom" date)`,
       [JSON.stringify(dataset.cardLinks)],
     );
+    // seals, tax records, city settings of the other certificate types (issue 6)
+    await loadCertificateData(tx, dataset);
     await tx.query(
       `INSERT INTO replica_state (id, dataset_version, dataset_seed, city_code, reference_date, loaded_at)
        VALUES (1, $1, $2, $3, $4, now())

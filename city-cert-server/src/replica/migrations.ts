@@ -1,3 +1,4 @@
+import { CERT_MIGRATIONS } from './cert-migrations.js';
 import type { Db } from './db.js';
 
 /**
@@ -110,6 +111,8 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
       );
     `,
   },
+  // certificate types (issue 6), numbered 0010+: see cert-migrations.ts
+  ...CERT_MIGRATIONS,
 ];
 
 /** Apply pending migrations; safe to run from several workers at once (advisory lock). */

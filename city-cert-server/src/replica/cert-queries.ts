@@ -1,0 +1,60 @@
+import type { SealRegistrationRecord, TaxRecord } from '@konbini/protocol';
+import type { Queryable } from './db.js';
+import type { CityDataset } from './dataset.js';
+
+/*
+ * Replica data of the certificate types beyond the 住民票 (issue 6): seal
+ * registrations (table from 0002), tax records and the city's 個人番号 setting (0010).
+ */
+
+/**
+ * Load the dataset's seals, tax records and city settings, inside the full load's
+ * transaction (after residents and city are in). Datasets without them load as before.
+ */
+export async function loadCertificateData(tx: Queryable, dataset: CityDataset): Promise<{ seals: number; taxRecords: number }> {
+  await tx.query('UPDATE city SET allow_my_number = $1', [dataset.city.allowMyNumber === true]);
+  await tx.query('DELETE FROM tax_records');
+  const seals: SealRegistrationRecord[] = dataset.seals ?? [];
+  if (seals.length) {
+    await tx.query(
+      `INSERT INTO seal_registrations (resident_id, seal_number, image_png, status, registered_on, abolished_on)
+       SELECT "residentId", "sealNumber", decode("imagePng", 'base64'), status, "registeredOn", "abolishedOn"
+       FROM jsonb_to_recordset($1::jsonb) AS x("residentId" text, "sealNumber" text, "imagePng" text, status text,
+         "registeredOn" date, "abolishedOn" date)`,
+      [JSON.stringify(seals)],
+    );
+  }
+  const tax: TaxRecord[] = dataset.taxRecords ?? [];
+  if (tax.length) {
+    await tx.query(
+      `INSERT INTO tax_records (resident_id, fiscal_year, record)
+       SELECT r->>'residentId', (r->>'fiscalYear')::integer, r FROM jsonb_array_elements($1::jsonb) AS r`,
+      [JSON.stringify(tax)],
+    );
+  }
+  return { seals: seals.length, taxRecords: tax.length };
+}
+
+export async function cityAllowsMyNumber(db: Queryable): Promise<boolean> {
+  const rows = await db.query<{ allow_my_number: boolean }>('SELECT allow_my_number FROM city LIMIT 1');
+  return rows[0]?.allow_my_number === true;
+}
+
+/** The fiscal years the city keeps for this taxpayer, newest first. */
+export async function taxYearsOf(db: Queryable, residentId: string): Promise<number[]> {
+  const rows = await db.query<{ fiscal_year: number }>(
+    'SELECT fiscal_year FROM tax_records WHERE resident_id = $1 ORDER BY fiscal_year DESC',
+    [residentId],
+  );
+  return rows.map((r) => Number(r.fiscal_year));
+}
+
+export async function taxRecordOf(db: Queryable, residentId: string, fiscalYear: number): Promise<TaxRecord | null> {
+  const rows = await db.query<{ record: TaxRecord | string }>(
+    'SELECT record FROM tax_records WHERE resident_id = $1 AND fiscal_year = $2',
+    [residentId, fiscalYear],
+  );
+  const r = rows[0]?.record;
+  if (r === undefined) return null;
+  return typeof r === 'string' ? (JSON.parse(r) as TaxRecord) : r;
+}
