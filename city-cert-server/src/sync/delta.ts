@@ -135,13 +135,26 @@ async function householdExists(tx: Queryable, c: Change, id: string, field: stri
   if (!rows.length) throw unknown(c, field, 'household');
 }
 
-async function setFlag(tx: Queryable, id: string, flag: string, on: boolean, notifiedOn: string): Promise<void> {
-  await tx.query(
-    on
-      ? `UPDATE residents SET flags = CASE WHEN $2 = ANY(flags) THEN flags ELSE array_append(flags, $2) END, notified_on = $3 WHERE id = $1`
-      : `UPDATE residents SET flags = array_remove(flags, $2), notified_on = $3 WHERE id = $1`,
-    [id, flag, notifiedOn],
-  );
+/**
+ * One UPDATE of an active resident (`AND status = 'active'` in sql, $1 the id); the
+ * reason it matched nothing is looked up only then: one round trip per change normally.
+ */
+async function updateActive(tx: Queryable, c: Change & { residentId: string }, sql: string, params: unknown[]): Promise<void> {
+  const rows = await tx.query(sql, params);
+  if (!rows.length) {
+    await activeResident(tx, c); // throws the precise refusal
+    throw conflict(c, '/residentId', 'the resident did not change');
+  }
+}
+
+async function setFlag(tx: Queryable, c: Change & { residentId: string }, flag: string, on: boolean, activeOnly: boolean): Promise<void> {
+  const sql = on
+    ? `UPDATE residents SET flags = CASE WHEN $2 = ANY(flags) THEN flags ELSE array_append(flags, $2) END, notified_on = $3 WHERE id = $1`
+    : `UPDATE residents SET flags = array_remove(flags, $2), notified_on = $3 WHERE id = $1`;
+  const params = [c.residentId, flag, c.notifiedOn];
+  if (activeOnly) return updateActive(tx, c, `${sql} AND status = 'active' RETURNING id`, params);
+  const rows = await tx.query(`${sql} RETURNING id`, params);
+  if (!rows.length) throw unknown(c, '/residentId', 'resident');
 }
 
 async function applyChange(tx: Queryable, c: Change): Promise<void> {
@@ -168,16 +181,16 @@ async function applyChange(tx: Queryable, c: Change): Promise<void> {
       return;
     }
     case 'move-out-planned':
-      await activeResident(tx, c);
-      return setFlag(tx, c.residentId, 'moving-out', true, c.notifiedOn);
+      return setFlag(tx, c, 'moving-out', true, true);
     case 'move-out-cancelled':
-      await activeResident(tx, c);
-      return setFlag(tx, c.residentId, 'moving-out', false, c.notifiedOn);
+      return setFlag(tx, c, 'moving-out', false, true);
     case 'move-out':
     case 'death': {
-      await activeResident(tx, c);
-      await tx.query(
-        `UPDATE residents SET status = $2, removed_on = $3, notified_on = $4, flags = array_remove(flags, 'moving-out') WHERE id = $1`,
+      await updateActive(
+        tx,
+        c,
+        `UPDATE residents SET status = $2, removed_on = $3, notified_on = $4, flags = array_remove(flags, 'moving-out')
+         WHERE id = $1 AND status = 'active' RETURNING id`,
         [c.residentId, c.kind === 'death' ? 'deceased' : 'moved-out', c.effectiveOn, c.notifiedOn],
       );
       // a removed person's seal registration ends with the record (印鑑登録の抹消)
@@ -191,22 +204,27 @@ async function applyChange(tx: Queryable, c: Change): Promise<void> {
       return;
     }
     case 'name-change': {
-      await activeResident(tx, c);
-      await tx.query(
+      await updateActive(
+        tx,
+        c,
         `UPDATE residents SET family_name = COALESCE($2, family_name), given_name = COALESCE($3, given_name),
            family_name_kana = COALESCE($4, family_name_kana), given_name_kana = COALESCE($5, given_name_kana), notified_on = $6
-         WHERE id = $1`,
+         WHERE id = $1 AND status = 'active' RETURNING id`,
         [c.residentId, c.familyName ?? null, c.givenName ?? null, c.familyNameKana ?? null, c.givenNameKana ?? null, c.notifiedOn],
       );
       return;
     }
     case 'household-change': {
-      await activeResident(tx, c);
       if (c.household) {
         if (c.household.id !== c.householdId) throw conflict(c, '/household/id', 'must be the change\'s householdId');
         await insertHousehold(tx, c, c.household);
       } else await householdExists(tx, c, c.householdId, '/householdId');
-      await tx.query('UPDATE residents SET household_id = $2, relationship = $3, notified_on = $4 WHERE id = $1', [c.residentId, c.householdId, c.relationship, c.notifiedOn]);
+      await updateActive(tx, c, `UPDATE residents SET household_id = $2, relationship = $3, notified_on = $4 WHERE id = $1 AND status = 'active' RETURNING id`, [
+        c.residentId,
+        c.householdId,
+        c.relationship,
+        c.notifiedOn,
+      ]);
       return;
     }
     case 'seal-register': {
@@ -252,7 +270,7 @@ async function applyChange(tx: Queryable, c: Change): Promise<void> {
     }
     case 'support-measure-set':
     case 'support-measure-cleared':
-      await residentStatus(tx, c);
-      return setFlag(tx, c.residentId, 'support-measure', c.kind === 'support-measure-set', c.notifiedOn);
+      // also on removed persons: the measure protects their past records too
+      return setFlag(tx, c, 'support-measure', c.kind === 'support-measure-set', false);
   }
 }

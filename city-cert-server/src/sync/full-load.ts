@@ -149,6 +149,8 @@ function dbRowError(err: unknown, first: number, last: number): SyncRefusal | nu
   const where = `lines ${first}-${last}`;
   if (e.code === '23505') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `duplicate key (${e.constraint ?? 'unique'}) in ${where}` }]);
   if (e.code === '23514') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `check ${e.constraint ?? ''} failed in ${where}` }]);
+  // JSON the parser accepts but PostgreSQL cannot store (\u0000, a lone surrogate, a date out of range)
+  if (e.code?.startsWith('22')) return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `a value the database cannot store (SQLSTATE ${e.code}) in ${where}` }]);
   if (e.code === '23503') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: 0, field: '', reason: `a row refers to a record not in the file (${e.constraint ?? 'foreign key'})` }]);
   return null;
 }
@@ -166,7 +168,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         };
         let errorCount = 0;
         const counts: FullLoadCounts = { households: 0, residents: 0, cardLinks: 0, seals: 0 };
-        const pending: Record<RowKind, { rows: unknown[]; first: number; last: number }> = {
+        const pending: Record<RowKind, { rows: string[]; first: number; last: number }> = {
           household: { rows: [], first: 0, last: 0 },
           resident: { rows: [], first: 0, last: 0 },
           'card-link': { rows: [], first: 0, last: 0 },
@@ -179,7 +181,8 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           p.rows = [];
           if (errorCount) return; // the load is refused anyway: only keep checking rows
           try {
-            await tx.query(INSERT[kind], [JSON.stringify(rows)]);
+            // the checked lines themselves, as one JSON array: no re-serialisation (type and myNumber are not selected)
+            await tx.query(INSERT[kind], [`[${rows.join(',')}]`]);
           } catch (err) {
             throw dbRowError(err, p.first, p.last) ?? err;
           }
@@ -243,11 +246,10 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
               fail(e);
               continue;
             }
-            const { type: _t, myNumber: _m, ...data } = row;
             const p = pending[kind];
             if (!p.rows.length) p.first = line;
             p.last = line;
-            p.rows.push(data);
+            p.rows.push(text);
             counts[kind === 'card-link' ? 'cardLinks' : kind === 'seal' ? 'seals' : kind === 'household' ? 'households' : 'residents']++;
             rowsSeen++;
             if (p.rows.length >= chunkRows) await flush(kind);

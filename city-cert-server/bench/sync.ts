@@ -1,0 +1,112 @@
+/*
+ * Sync benchmark (issue 5): full load of a generated city and one batch of deltas,
+ * on a PostgreSQL server and on PGlite. Not a test: prints numbers.
+ *
+ *   node --import tsx --conditions=konbini-source city-cert-server/bench/sync.ts \
+ *     [--residents 100000,1000000] [--deltas 10000] [--backends postgres,pglite] [--pg postgres://postgres@127.0.0.1:5432/postgres]
+ *
+ * Files and PGlite data directories go to var/bench/ (git-ignored); the PostgreSQL
+ * database is created with a random name and dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { migrate, openDb, openPgliteDb, replicaCounts, type Db } from '../src/index.js';
+import { applyDelta } from '../src/sync/delta.js';
+import { parseDelta } from '../src/sync/delta-format.js';
+import { fullLoad } from '../src/sync/full-load.js';
+import { cityRows, deltaRows, writeJsonLines } from '../src/sync/generate.js';
+
+const { values } = parseArgs({
+  options: {
+    residents: { type: 'string', default: '100000' },
+    deltas: { type: 'string', default: '10000' },
+    backends: { type: 'string', default: 'postgres,pglite' },
+    pg: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    out: { type: 'string', default: 'var/bench' },
+  },
+});
+const out = resolve(values.out!);
+mkdirSync(out, { recursive: true });
+const sizes = values.residents!.split(',').map(Number);
+const nDeltas = Number(values.deltas);
+const seed = 11;
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: values.pg });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+const ms = (t: number) => Math.round(performance.now() - t);
+const rows: string[] = [];
+const report = (line: string) => {
+  rows.push(line);
+  process.stdout.write(`${line}\n`);
+};
+
+for (const n of sizes) {
+  const cityFile = `${out}/city-${n}.jsonl`;
+  const deltaFile = `${out}/deltas-${n}-${nDeltas}.jsonl`;
+  let t = performance.now();
+  await writeJsonLines(cityFile, cityRows({ residents: n, seed }));
+  report(`generate ${n} residents: ${ms(t)} ms, ${(statSync(cityFile).size / 1e6).toFixed(1)} MB`);
+  t = performance.now();
+  await writeJsonLines(deltaFile, deltaRows({ residents: n, seed }, nDeltas, 1));
+  report(`generate ${nDeltas} deltas: ${ms(t)} ms`);
+
+  for (const backend of values.backends!.split(',')) {
+    let db: Db;
+    let cleanup: () => Promise<void>;
+    let t0 = performance.now();
+    if (backend === 'postgres') {
+      const name = `konbini_bench_${randomBytes(4).toString('hex')}`;
+      await admin(`CREATE DATABASE ${name}`);
+      db = await openDb(values.pg!.replace(/\/[^/]*$/, `/${name}`));
+      cleanup = async () => {
+        await db.close();
+        await admin(`DROP DATABASE ${name} WITH (FORCE)`);
+      };
+    } else {
+      const dir = `${out}/pglite-${n}`;
+      rmSync(dir, { recursive: true, force: true });
+      db = await openPgliteDb({ dataDir: dir });
+      cleanup = async () => {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      };
+    }
+    await migrate(db);
+    report(`${backend}: open + migrate ${ms(t0)} ms`);
+    try {
+      t0 = performance.now();
+      const dry = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { dryRun: true });
+      report(`${backend}: full load ${n} residents --dry-run: ${ms(t0)} ms`);
+      t0 = performance.now();
+      const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }));
+      const loadMs = ms(t0);
+      report(`${backend}: full load ${n} residents (${r.households} households, ${r.cardLinks} card links, ${r.seals} seals): ${loadMs} ms (${Math.round((r.residents / loadMs) * 1000)} residents/s)`);
+      void dry;
+      t0 = performance.now();
+      const batch = await parseDelta(createReadStream(deltaFile));
+      const parseMs = ms(t0);
+      t0 = performance.now();
+      const d = await applyDelta(db, batch);
+      report(`${backend}: ${d.applied} deltas: parse ${parseMs} ms, apply ${ms(t0)} ms (one transaction)`);
+      t0 = performance.now();
+      const again = await applyDelta(db, batch);
+      report(`${backend}: same batch re-sent: ${ms(t0)} ms (${again.alreadyApplied} recognised, ${again.applied} applied)`);
+      const c = await replicaCounts(db);
+      report(`${backend}: after: ${c.residents} residents, ${c.households} households`);
+    } finally {
+      await cleanup();
+    }
+  }
+}
+process.stdout.write(`\n${rows.join('\n')}\n`);
