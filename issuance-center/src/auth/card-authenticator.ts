@@ -21,9 +21,10 @@ export class CardAuthenticator {
     return { card, challenge };
   }
 
-  finish(kioskId: string, sessionId: string, authCert: string, signature: string): ValidatedCard {
+  /** `started` is what start() returned for this session (or the certificate again, base64). */
+  finish(kioskId: string, sessionId: string, started: ValidatedCard | string, signature: string): ValidatedCard {
     const challenge = this.challenges.consume(sessionId, kioskId);
-    const card = this.validator.validateCertificate(authCert);
+    const card = typeof started === 'string' ? this.validator.validateCertificate(started) : this.validator.revalidate(started);
     this.validator.checkChallengeSignature(card, signature, { origin: this.origin(), kioskId, nonce: challenge.nonce });
     return card;
   }

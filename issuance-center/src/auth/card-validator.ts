@@ -22,6 +22,7 @@ export interface CardTrust {
 
 export interface ValidatedCard {
   cert: X509Certificate;
+  der: Buffer;
   /** The card serial (protocol cardSerialOf): the card directory key. */
   serial: string;
 }
@@ -159,7 +160,19 @@ export class CardValidator {
     const subject: CardSubject = { authCert: authCertB64 };
     const now = this.clock();
     for (const v of this.validators) v.validate(subject, now);
-    return { cert: subject.cert!, serial: subject.serial! };
+    return { cert: subject.cert!, der: subject.der!, serial: subject.serial! };
+  }
+
+  /**
+   * Run every validator but the schema again on a certificate that passed them
+   * before (session.start): the time and the CRL may have changed, the bytes have
+   * not, so they are not parsed twice.
+   */
+  revalidate(card: ValidatedCard): ValidatedCard {
+    const subject: CardSubject = { authCert: '', der: card.der, cert: card.cert, serial: card.serial };
+    const now = this.clock();
+    for (const v of this.validators) if (v !== schemaValidator) v.validate(subject, now);
+    return card;
   }
 
   /**

@@ -41,7 +41,7 @@ const HIGH_WATER = 1024 * 1024;
 
 type State =
   | { step: 'idle' }
-  | { step: 'challenged'; sessionId: string; card: ValidatedCard; authCert: string }
+  | { step: 'challenged'; sessionId: string; card: ValidatedCard }
   | { step: 'authenticated'; sessionId: string; card: ValidatedCard; city: CityEntry }
   | { step: 'issuing'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string }
   | { step: 'delivered'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string };
@@ -134,7 +134,7 @@ export class KioskConnection {
     this.state = { step: 'idle' };
     const { card, challenge } = this.deps.auth.start(this.kiosk.kioskId, msg.authCert);
     this.deps.metrics.sessions.inc({ stage: 'started' });
-    this.state = { step: 'challenged', sessionId: challenge.sessionId, card, authCert: msg.authCert };
+    this.state = { step: 'challenged', sessionId: challenge.sessionId, card };
     this.send({
       type: 'session.challenge',
       sessionId: challenge.sessionId,
@@ -158,7 +158,7 @@ export class KioskConnection {
     }
     this.state = { step: 'idle' };
     const stopTimer = this.deps.metrics.cardValidation.startTimer();
-    const card = this.deps.auth.finish(this.kiosk.kioskId, msg.sessionId, state.authCert, msg.signature);
+    const card = this.deps.auth.finish(this.kiosk.kioskId, msg.sessionId, state.card, msg.signature);
     stopTimer();
     const now = this.deps.now();
     const city = this.deps.directory.cityForCard(card.serial, now);

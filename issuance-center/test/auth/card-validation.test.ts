@@ -42,8 +42,8 @@ function rig(kit: CardKit, opts: { crl?: Crl | null; requireCrl?: boolean } = {}
     setCrl: (c: Crl | undefined) => (crl = c),
     /** Whole login: start, card signs, finish. */
     login(card: { b64: string }, signer: (nonce: Buffer) => string, kioskId = 'K0001') {
-      const { challenge } = auth.start(kioskId, card.b64);
-      return auth.finish(kioskId, challenge.sessionId, card.b64, signer(challenge.nonce));
+      const { challenge, card: started } = auth.start(kioskId, card.b64);
+      return auth.finish(kioskId, challenge.sessionId, started, signer(challenge.nonce));
     },
   };
 }
@@ -104,9 +104,19 @@ t.test('revoked', async (t) => {
 t.test('revoked between session.start and session.auth: the second pass catches it', async (t) => {
   const r = rig(kit);
   const card = kit.card();
-  const { challenge } = r.auth.start('K0001', card.b64);
+  const started = r.auth.start('K0001', card.b64);
   r.setCrl(parseCrl(kit.crl([card.serial], new Date(T0.getTime()), new Date(T0.getTime() + DAY)), kit.caCert));
-  t.equal(codeOf(() => r.auth.finish('K0001', challenge.sessionId, card.b64, kit.sign(card, ORIGIN, 'K0001', challenge.nonce))), 'CARD_CERT_REVOKED');
+  const sig = kit.sign(card, ORIGIN, 'K0001', started.challenge.nonce);
+  t.equal(codeOf(() => r.auth.finish('K0001', started.challenge.sessionId, started.card, sig)), 'CARD_CERT_REVOKED', 'the parsed card from session.start is checked again');
+});
+
+t.test('expired between session.start and session.auth (the clock moved on)', async (t) => {
+  const r = rig(kit);
+  const card = kit.card({ notAfter: new Date(T0.getTime() + 60_000) });
+  const started = r.auth.start('K0001', card.b64);
+  r.advance(61_000);
+  const sig = kit.sign(card, ORIGIN, 'K0001', started.challenge.nonce);
+  t.equal(codeOf(() => r.auth.finish('K0001', started.challenge.sessionId, started.card, sig)), 'CARD_CERT_EXPIRED');
 });
 
 t.test('wrong CA: the JPKI signing CA, and a rogue CA with the very same name', async (t) => {
