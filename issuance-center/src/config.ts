@@ -23,6 +23,8 @@ export interface CentreConfigFile {
   cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended' }[];
   /** Evidence ledger: a PGlite data directory (relative to this file) or a PostgreSQL URL. */
   ledger?: { dataDir?: string; url?: string };
+  /** Messages per kiosk id: burst, then per second (default 40, 10). */
+  kioskRate?: { burst: number; perSecond: number };
   /** Serve /metrics also on this plain-HTTP listener (keep it on the operator network). */
   metrics?: { host?: string; port: number };
   /** Yen withheld per printed copy (and per type where it differs). */
@@ -61,6 +63,7 @@ export function loadConfig(path: string): { host: string; port: number; options:
         requireCrl: file.jpki.requireCrl,
       },
       directory: { cities, cards: dir.cards, kiosks: dir.kiosks },
+      kioskRate: file.kioskRate,
       metricsListen: file.metrics ? { host: file.metrics.host ?? '127.0.0.1', port: file.metrics.port } : undefined,
       ledgerDb: file.ledger?.url ? { url: file.ledger.url } : file.ledger?.dataDir ? { dataDir: resolve(base, file.ledger.dataDir) } : undefined,
     },

@@ -16,6 +16,7 @@ import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
 import { SqlLedger } from '../ledger/sql-ledger.js';
 import type { DbConfig } from '../ledger/db.js';
 import { KioskConnection } from '../kiosk-gateway/connection.js';
+import { KioskRateLimiter } from '../kiosk-gateway/rate-limit.js';
 import { loggerOptions } from './logger.js';
 import { auditRefusal, CentreMetrics } from './metrics.js';
 
@@ -47,6 +48,8 @@ export interface CentreOptions {
   metricsListen?: { host: string; port: number };
   /** Include Node process metrics (off in tests: they are per process, not per centre). */
   processMetrics?: boolean;
+  /** Messages per kiosk id: burst and sustained per second (default 40 and 10). */
+  kioskRate?: { burst: number; perSecond: number };
 }
 
 declare module 'fastify' {
@@ -117,6 +120,8 @@ export function buildApp(opts: CentreOptions) {
   };
 
   const auth = new CardAuthenticator(validator, challenges, origin);
+  // Real time, not the replaceable clock: a rate is about the wall clock the kiosk sends on.
+  const rate = new KioskRateLimiter(opts.kioskRate?.burst, opts.kioskRate?.perSecond);
   if (opts.jpki.crlLocation) {
     app.addHook('onReady', async () => crls!.start());
     app.addHook('onClose', async () => crls!.stop());
@@ -162,7 +167,7 @@ export function buildApp(opts: CentreOptions) {
           auditRefusal(logger, metrics, e, { kioskId: kiosk.kioskId }, 'kiosk-frame');
         } else logger.warn({ kioskId: kiosk.kioskId, code }, 'kiosk socket error');
       });
-      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate });
     });
   });
 

@@ -24,6 +24,7 @@ import type { CityClient } from '../routing/city-client.js';
 import type { CityEntry, Directory, KioskEntry } from '../routing/directory.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { auditRefusal, type CentreMetrics } from '../http/metrics.js';
+import type { KioskRateLimiter } from './rate-limit.js';
 
 export interface GatewayDeps {
   challenges: ChallengeStore;
@@ -34,6 +35,7 @@ export interface GatewayDeps {
   now: () => Date;
   log: Logger;
   metrics: CentreMetrics;
+  rate: KioskRateLimiter;
 }
 
 /** Pause the city stream while this much is queued towards a slow kiosk. */
@@ -81,6 +83,8 @@ export class KioskConnection {
     if (this.closed) return;
     let msg: KioskMessage;
     try {
+      // Counted before parsing: garbage costs the sender as much as a real message.
+      if (!this.deps.rate.take(this.kiosk.kioskId)) throw new KonbiniError('KIOSK_RATE_LIMITED');
       if (isBinary) throw new KonbiniError('MESSAGE_INVALID', { reason: 'binary-from-kiosk' });
       msg = parseKioskMessage(frame);
     } catch (err) {

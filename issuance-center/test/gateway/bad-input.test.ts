@@ -172,3 +172,20 @@ t.test('a ledger that cannot record: INTERNAL, nothing asked of the city, and th
   t.match(await k.message(), { type: 'issue.accepted', sessionId }, 'served once the ledger is back');
   k.ws.close();
 });
+
+t.test('a kiosk flooding the centre: KIOSK_RATE_LIMITED per kiosk id, across its connections; other kiosks unaffected', async (t) => {
+  const c = await startCentre({ kit: centre.kit, centre: { kioskRate: { burst: 5, perSecond: 0.001 } } });
+  t.teardown(() => c.close());
+  const k = await c.kiosk();
+  for (let i = 0; i < 8; i++) k.send('null');
+  const codes: string[] = [];
+  for (let i = 0; i < 8; i++) codes.push(String((await k.message())?.code));
+  t.same(codes, [...Array(5).fill('MESSAGE_INVALID'), ...Array(3).fill('KIOSK_RATE_LIMITED')]);
+  const again = await c.kiosk();
+  again.send('null');
+  t.match(await again.message(), { code: 'KIOSK_RATE_LIMITED' }, 'a new connection of the same kiosk is still limited');
+  const other = await c.kiosk('kiosk-K0002');
+  other.send('null');
+  t.match(await other.message(), { code: 'MESSAGE_INVALID' }, 'K0002 has its own bucket');
+  t.equal(c.logs.filter((l) => l.event === 'audit' && l.code === 'KIOSK_RATE_LIMITED').length, 4, 'each refusal audited');
+});
