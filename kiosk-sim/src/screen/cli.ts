@@ -1,15 +1,30 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, loadKioskConfig } from '../config.js';
 import { buildScreen } from './server.js';
+import { hashMaintenancePassword } from './maintenance.js';
 
-export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--host 127.0.0.1] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]`;
+export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--host 127.0.0.1] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]
+                   [--maintenance-hash-file <file>]
+  kiosk-sim screen hash-password < password   (prints the scrypt hash for --maintenance-hash-file)`;
 
 /**
  * `kiosk-sim screen`: the kiosk's touch screen and the demo card controls, served
  * on 127.0.0.1 until SIGINT/SIGTERM. Resolves with the exit code.
  */
 export async function screenCommand(args: string[]): Promise<number> {
+  if (args[0] === 'hash-password') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    if (password.length < 8) {
+      process.stderr.write('kiosk-sim: the maintenance password needs at least 8 characters\n');
+      return 2;
+    }
+    process.stdout.write(`${await hashMaintenancePassword(password)}\n`);
+    return 0;
+  }
   const { values } = parseArgs({
     args,
     options: {
@@ -18,6 +33,7 @@ export async function screenCommand(args: string[]): Promise<number> {
       config: { type: 'string' },
       tray: { type: 'string' },
       'idle-seconds': { type: 'string', default: '60' },
+      'maintenance-hash-file': { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -36,6 +52,7 @@ export async function screenCommand(args: string[]): Promise<number> {
     workDir: cfg.workDir,
     trayDir: values.tray ? resolve(values.tray) : undefined,
     idleMs: idle * 1000,
+    ...(values['maintenance-hash-file'] ? { maintenance: { passwordHash: readFileSync(values['maintenance-hash-file'], 'utf8').trim() } } : {}),
     // ids and codes only (DESIGN §8)
     log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: Date.now(), kiosk: cfg.kioskId, event, ...fields })}\n`),
   });

@@ -87,6 +87,16 @@ export class KioskScreen extends EventEmitter {
    * test can check every byte of it was zeroed after the session.
    */
   lastPrintedDocument: WeakRef<Buffer> | null = null;
+  /** Counters for maintenance staff: numbers only, never who or what. */
+  readonly counters = {
+    sessions: 0,
+    printed: 0,
+    failed: 0,
+    timeouts: 0,
+    cancelled: 0,
+    printer: { jobs: 0, copies: 0, jams: 0, outOfPaper: 0 },
+    errors: {} as Record<string, number>,
+  };
   /** Test hook: the results of finished issuances (ids and counts only). */
   readonly results: { issuanceId: string; copies: number; charged: number; fee: number }[] = [];
 
@@ -358,6 +368,7 @@ export class KioskScreen extends EventEmitter {
   private async runSession(): Promise<void> {
     const ses: Session = { abort: new AbortController(), endReason: null, cardRemoved: false, paidStep: false, printed: false, inserted: 0, paid: 0, menu: null };
     this.session = ses;
+    this.counters.sessions += 1;
     let centre: CentreConnection | null = null;
     try {
       if (this.opts.reader.cardPresent && this.leftBehind) {
@@ -385,6 +396,7 @@ export class KioskScreen extends EventEmitter {
   }
 
   private finished(r: IssuanceResult): void {
+    this.counters.printed += 1;
     this.results.push({ issuanceId: r.issuanceId, copies: r.copies, charged: r.charged, fee: r.fee });
     this.opts.log?.('printed', { issuanceId: r.issuanceId, copies: r.copies });
   }
@@ -395,6 +407,12 @@ export class KioskScreen extends EventEmitter {
     ses.inserted = 0;
     ses.paid = 0;
     this.opts.log?.('ended', { code: e.code, reason: ses.endReason ?? 'error' });
+    if (ses.endReason === 'timeout') this.counters.timeouts += 1;
+    else if (ses.endReason === 'cancelled') this.counters.cancelled += 1;
+    else {
+      this.counters.failed += 1;
+      this.counters.errors[e.code] = (this.counters.errors[e.code] ?? 0) + 1;
+    }
     if (this.closed) return;
     if (ses.printed) {
       // Printed, then the centre could not be told: the certificate is the resident's
@@ -489,7 +507,17 @@ export class KioskScreen extends EventEmitter {
           if (this.s.screen === 'printing') this.update({ printing: { done, total: copies } });
           await new Promise((r) => setTimeout(r, this.printMsPerCopy));
         }
-        const result = await this.opts.printer.print(issuanceId, pdf, copies);
+        const c = this.counters.printer;
+        c.jobs += 1;
+        let result: PrintResult;
+        try {
+          result = await this.opts.printer.print(issuanceId, pdf, copies);
+        } catch (err) {
+          if (err instanceof KonbiniError && err.code === 'PRINTER_JAM') c.jams += 1;
+          if (err instanceof KonbiniError && err.code === 'PRINTER_OUT_OF_PAPER') c.outOfPaper += 1;
+          throw err;
+        }
+        c.copies += result.copiesPrinted;
         this.update({ printing: { done: copies, total: copies } });
         return result;
       },

@@ -9,6 +9,7 @@ import { InProcessReader } from '../reader/in-process-reader.js';
 import { CentreConnection, type CentreTls } from '../centre/connection.js';
 import { TrayPrinter, type Printer } from '../printer/printer.js';
 import { KioskScreen } from './kiosk-screen.js';
+import { MaintenanceGate, type MaintenanceOptions } from './maintenance.js';
 import { COINS, LANGUAGES, type ScreenAction } from './state.js';
 
 export type PrinterFault = 'jam' | 'out-of-paper';
@@ -31,6 +32,8 @@ export interface ScreenOptions {
   /** Replaces the tray printer (tests). */
   printer?: Printer;
   log?: (event: string, fields: Record<string, string | number>) => void;
+  /** Maintenance screen at /maintenance; without it the kiosk has none. */
+  maintenance?: MaintenanceOptions;
 }
 
 export interface ScreenServer {
@@ -187,6 +190,47 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
       return { ok: true, nextFault };
     },
   );
+
+  // ---- maintenance (staff only; numbers, never resident data)
+  const gate = options.maintenance ? new MaintenanceGate(options.maintenance) : null;
+  const startedAt = Date.now();
+  const bearer = (h: string | undefined) => (h?.startsWith('Bearer ') ? h.slice(7) : undefined);
+  app.get('/maintenance', async (_req, reply) => {
+    const f = files.get('maintenance.html');
+    if (!gate || !f) return reply.code(404).send({ error: 'maintenance is not configured on this kiosk' });
+    return reply.headers(headers).type(f.type).send(f.body);
+  });
+  app.post<{ Body: { password: string } }>(
+    '/api/maintenance/login',
+    { schema: { body: { type: 'object', additionalProperties: false, required: ['password'], properties: { password: { type: 'string', minLength: 1, maxLength: 200 } } } } },
+    async (req, reply) => {
+      if (!gate) return reply.code(404).send({ ok: false, reason: 'not-configured' });
+      const r = await gate.login(req.body.password);
+      options.log?.('maintenance-login', { result: r.ok ? 'ok' : r.reason });
+      if (r.ok) return { ok: true, token: r.token };
+      if (r.reason === 'locked') return reply.code(423).send({ ok: false, reason: 'locked', retryAfterSeconds: Math.ceil((r.retryAfterMs ?? 0) / 1000) });
+      return reply.code(401).send({ ok: false, reason: 'wrong', failuresLeft: r.failuresLeft });
+    },
+  );
+  app.get('/api/maintenance/status', async (req, reply) => {
+    if (!gate || !gate.check(bearer(req.headers.authorization))) return reply.code(401).send({ ok: false, reason: 'unauthenticated' });
+    const s = kiosk.state;
+    return {
+      kioskId: options.kioskId,
+      centre: new URL(options.centreOrigin).host,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      screen: s.screen,
+      sessionInProgress: s.screen !== 'start',
+      cardPresent: reader.cardPresent,
+      nextPrinterFault: nextFault,
+      counters: kiosk.counters,
+    };
+  });
+  app.post('/api/maintenance/logout', async (req, reply) => {
+    if (!gate || !gate.check(bearer(req.headers.authorization))) return reply.code(401).send({ ok: false, reason: 'unauthenticated' });
+    gate.logout();
+    return { ok: true };
+  });
 
   app.addHook('onClose', async () => {
     for (const res of streams) res.end();
