@@ -1,4 +1,5 @@
 import { CERT_MIGRATIONS } from './cert-migrations.js';
+import { APPLY_CHANGES_SQL } from './apply-changes.sql.js';
 import type { Db } from './db.js';
 
 /**
@@ -111,6 +112,8 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
       );
     `,
   },
+  // 異動 application as one server-side function: one round trip per batch
+  { id: '0003-apply-changes', sql: APPLY_CHANGES_SQL },
   // certificate types (issue 6), numbered 0010+: see cert-migrations.ts
   ...CERT_MIGRATIONS,
 ];

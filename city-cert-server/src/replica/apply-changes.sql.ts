@@ -1,0 +1,150 @@
+/*
+ * 異動 application as one server-side function (migration 0003): a batch is one
+ * round trip whatever its size, and PL/pgSQL plans each statement once. The same
+ * function runs on PGlite and on PostgreSQL. Refusals are raised with SQLSTATE
+ * KB001 (unknown record) or KB002 (conflict), MESSAGE = reason, DETAIL = line in
+ * the file, HINT = field (JSON pointer); sync/delta.ts turns them into SyncRefusal.
+ */
+export const APPLY_CHANGES_SQL = `
+CREATE OR REPLACE FUNCTION konbini_refuse(what text, c jsonb, field text, reason text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = CASE what WHEN 'unknown' THEN 'KB001' ELSE 'KB002' END,
+    MESSAGE = reason, DETAIL = coalesce(c->>'line', '0'), HINT = field;
+END
+$fn$;
+
+-- why an UPDATE of an active resident matched nothing: unknown, or removed
+CREATE OR REPLACE FUNCTION konbini_require_active(c jsonb) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE st text;
+BEGIN
+  SELECT status INTO st FROM residents WHERE id = c->>'residentId';
+  IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/residentId', 'no such resident'); END IF;
+  IF st <> 'active' THEN PERFORM konbini_refuse('conflict', c, '/residentId', 'the resident is ' || st); END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION konbini_apply_changes(changes jsonb) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  c jsonb; k text; rid text; r jsonb; h jsonb; n integer; done integer := 0;
+BEGIN
+  FOR c IN SELECT value FROM jsonb_array_elements(changes) ORDER BY (value->>'seq')::bigint LOOP
+    k := c->>'kind';
+    rid := c->>'residentId';
+    IF k IN ('move-in', 'birth') THEN
+      r := c->'resident';
+      IF r->>'status' <> 'active' THEN PERFORM konbini_refuse('conflict', c, '/resident/status', 'a person moving in or born is active'); END IF;
+      h := c->'household';
+      IF h IS NOT NULL AND jsonb_typeof(h) = 'object' THEN
+        IF h->>'id' <> r->>'householdId' THEN PERFORM konbini_refuse('conflict', c, '/household/id', 'must be the resident''s householdId'); END IF;
+        INSERT INTO households (id, address, head_id) VALUES (h->>'id', h->>'address', h->>'headId') ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 0 THEN PERFORM konbini_refuse('conflict', c, '/household/id', 'the household exists already'); END IF;
+      ELSE
+        PERFORM 1 FROM households WHERE id = r->>'householdId';
+        IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/resident/householdId', 'no such household'); END IF;
+      END IF;
+      INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
+          birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
+          honseki, koseki_head, foreign_info, status, flags)
+        VALUES (r->>'id', r->>'householdId', r->>'familyName', r->>'givenName', r->>'familyNameKana', r->>'givenNameKana',
+          (r->>'birthDate')::date, r->>'sex', r->>'relationship', (r->>'residentSince')::date, (r->>'addressSince')::date,
+          (c->>'notifiedOn')::date, r->>'previousAddress', r->>'honseki', r->>'kosekiHead', NULLIF(r->'foreign', 'null'::jsonb),
+          'active', ARRAY(SELECT jsonb_array_elements_text(r->'flags')))
+        ON CONFLICT (id) DO NOTHING;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n = 0 THEN PERFORM konbini_refuse('conflict', c, '/resident/id', 'the resident exists already'); END IF;
+
+    ELSIF k IN ('move-out-planned', 'move-out-cancelled') THEN
+      UPDATE residents SET notified_on = (c->>'notifiedOn')::date,
+          flags = CASE WHEN k = 'move-out-cancelled' THEN array_remove(flags, 'moving-out')
+                       WHEN 'moving-out' = ANY(flags) THEN flags ELSE array_append(flags, 'moving-out') END
+        WHERE id = rid AND status = 'active';
+      IF NOT FOUND THEN PERFORM konbini_require_active(c); END IF;
+
+    ELSIF k IN ('move-out', 'death') THEN
+      UPDATE residents SET status = CASE k WHEN 'death' THEN 'deceased' ELSE 'moved-out' END,
+          removed_on = (c->>'effectiveOn')::date, notified_on = (c->>'notifiedOn')::date, flags = array_remove(flags, 'moving-out')
+        WHERE id = rid AND status = 'active';
+      IF NOT FOUND THEN PERFORM konbini_require_active(c); END IF;
+      -- a removed person's seal registration ends with the record (印鑑登録の抹消)
+      UPDATE seal_registrations SET status = 'abolished', abolished_on = (c->>'effectiveOn')::date
+        WHERE resident_id = rid AND status = 'active';
+
+    ELSIF k = 'address-change' THEN
+      UPDATE households SET address = c->>'address' WHERE id = c->>'householdId';
+      IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/householdId', 'no such household'); END IF;
+      UPDATE residents SET address_since = (c->>'effectiveOn')::date, notified_on = (c->>'notifiedOn')::date
+        WHERE household_id = c->>'householdId' AND status = 'active';
+
+    ELSIF k = 'name-change' THEN
+      UPDATE residents SET family_name = coalesce(c->>'familyName', family_name), given_name = coalesce(c->>'givenName', given_name),
+          family_name_kana = coalesce(c->>'familyNameKana', family_name_kana), given_name_kana = coalesce(c->>'givenNameKana', given_name_kana),
+          notified_on = (c->>'notifiedOn')::date
+        WHERE id = rid AND status = 'active';
+      IF NOT FOUND THEN PERFORM konbini_require_active(c); END IF;
+
+    ELSIF k = 'household-change' THEN
+      h := c->'household';
+      IF h IS NOT NULL AND jsonb_typeof(h) = 'object' THEN
+        IF h->>'id' <> c->>'householdId' THEN PERFORM konbini_refuse('conflict', c, '/household/id', 'must be the change''s householdId'); END IF;
+        INSERT INTO households (id, address, head_id) VALUES (h->>'id', h->>'address', h->>'headId') ON CONFLICT (id) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n = 0 THEN PERFORM konbini_refuse('conflict', c, '/household/id', 'the household exists already'); END IF;
+      ELSE
+        PERFORM 1 FROM households WHERE id = c->>'householdId';
+        IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/householdId', 'no such household'); END IF;
+      END IF;
+      UPDATE residents SET household_id = c->>'householdId', relationship = c->>'relationship', notified_on = (c->>'notifiedOn')::date
+        WHERE id = rid AND status = 'active';
+      IF NOT FOUND THEN PERFORM konbini_require_active(c); END IF;
+
+    ELSIF k = 'seal-register' THEN
+      PERFORM konbini_require_active(c);
+      INSERT INTO seal_registrations (resident_id, seal_number, image_png, status, registered_on, abolished_on)
+        VALUES (rid, c->>'sealNumber', decode(c->>'imagePng', 'base64'), 'active', (c->>'effectiveOn')::date, NULL)
+        ON CONFLICT (resident_id) DO UPDATE SET seal_number = EXCLUDED.seal_number, image_png = EXCLUDED.image_png,
+          status = 'active', registered_on = EXCLUDED.registered_on, abolished_on = NULL
+        WHERE seal_registrations.status = 'abolished';
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n = 0 THEN PERFORM konbini_refuse('conflict', c, '/residentId', 'a seal is registered already (abolish it first)'); END IF;
+
+    ELSIF k = 'seal-abolish' THEN
+      UPDATE seal_registrations SET status = 'abolished', abolished_on = (c->>'effectiveOn')::date
+        WHERE resident_id = rid AND status = 'active';
+      IF NOT FOUND THEN
+        PERFORM 1 FROM residents WHERE id = rid;
+        IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/residentId', 'no such resident'); END IF;
+        PERFORM konbini_refuse('unknown', c, '/residentId', 'no such active seal registration');
+      END IF;
+
+    ELSIF k = 'card-issue' THEN
+      PERFORM konbini_require_active(c);
+      INSERT INTO card_links (serial, resident_id, valid_from) VALUES (lower(c->>'serial'), rid, (c->>'validFrom')::date)
+        ON CONFLICT (serial) DO NOTHING;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n = 0 THEN PERFORM konbini_refuse('conflict', c, '/serial', 'the card is linked already'); END IF;
+
+    ELSIF k = 'card-revoke' THEN
+      UPDATE card_links SET revoked_on = (c->>'effectiveOn')::date WHERE serial = lower(c->>'serial') AND revoked_on IS NULL;
+      IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/serial', 'no such linked card'); END IF;
+
+    ELSIF k IN ('support-measure-set', 'support-measure-cleared') THEN
+      -- also on removed persons: the measure protects their past records too
+      UPDATE residents SET notified_on = (c->>'notifiedOn')::date,
+          flags = CASE WHEN k = 'support-measure-cleared' THEN array_remove(flags, 'support-measure')
+                       WHEN 'support-measure' = ANY(flags) THEN flags ELSE array_append(flags, 'support-measure') END
+        WHERE id = rid;
+      IF NOT FOUND THEN PERFORM konbini_refuse('unknown', c, '/residentId', 'no such resident'); END IF;
+
+    ELSE
+      PERFORM konbini_refuse('conflict', c, '/kind', 'unknown kind');
+    END IF;
+    done := done + 1;
+  END LOOP;
+  RETURN done;
+END
+$fn$;
+`;
