@@ -16,3 +16,8 @@ export {
   renderAndBind,
   type PdfSigner,
 } from './resident-record.js';
+export { RESIDENT_ENTRIES_TEXT, residentTexts } from './resident-record.js';
+export { renderSealCertificate, renderTaxIncome } from './certificate.js';
+export { SEAL_TEXT, sealDocument } from './seal-certificate.js';
+export { TAX_TEXT, fiscalYearHeading, taxIncomeDocument, taxTitle } from './tax-income.js';
+export { COMMON_TEXT, issuanceLineOf } from './frame.js';

@@ -40,9 +40,13 @@ export interface RenderPerson {
   honseki: string | null;
   kosekiHead: string | null;
   foreign: null | RenderForeignDetails;
+  /** 個人番号: present only when asked for and the city allows it. */
+  myNumber?: string | null;
 }
 
 export interface ResidentRecordModel {
+  /** 住民票の写し (default) or 住民票記載事項証明書: same data, other title, attestation and fields. */
+  certType?: 'resident-record' | 'resident-entries';
   city: RenderCity;
   issuanceId: string;
   issuedAt: Date;
@@ -61,7 +65,54 @@ export interface ResidentRecordModel {
     includeRelationship: boolean;
     includeHonseki: boolean;
     includeForeignDetails: boolean;
+    /** 個人番号 (only where the city allows it; the model then carries it per person). */
+    includeMyNumber?: boolean;
     /** 世帯連記式 (default: up to 4 persons per page) or 個人票 (one page per person). */
     layout?: 'household' | 'individual';
   };
 }
+
+/** What every certificate document carries besides its body. */
+export interface DocumentHead {
+  city: RenderCity;
+  issuanceId: string;
+  issuedAt: Date;
+  /** Copies in the one PDF (1-10), each complete, one after another. */
+  copies: number;
+}
+
+/** 印鑑登録証明書 */
+export interface SealModel extends DocumentHead {
+  certType: 'seal';
+  familyName: string;
+  givenName: string;
+  familyNameKana: string;
+  givenNameKana: string;
+  /** For foreign residents: the alphabet name (and 通称 if any) are printed too. */
+  alphabetName: string | null;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  sex: 'male' | 'female';
+  /** Printed in the Western calendar for foreign residents. */
+  foreign: boolean;
+  address: string;
+  sealNumber: string;
+  /** The registered 印影 (PNG). */
+  sealImagePng: Buffer;
+  remarks: string;
+}
+
+/** 所得・課税証明書 (or 非課税証明書) for one 年度. */
+export interface TaxIncomeModel extends DocumentHead {
+  certType: 'tax-income';
+  familyName: string;
+  givenName: string;
+  familyNameKana: string;
+  givenNameKana: string;
+  alphabetName: string | null;
+  birthDate: string;
+  foreign: boolean;
+  record: import('@konbini/protocol').TaxRecord;
+}
+
+export type CertificateModel = ResidentRecordModel | SealModel | TaxIncomeModel;

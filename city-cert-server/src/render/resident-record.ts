@@ -10,7 +10,8 @@
  */
 import { BINDING_KEY, BINDING_PLACEHOLDER, KonbiniError, MAX_COPIES, MIN_COPIES, sealBinding, type Binding } from '@konbini/protocol';
 import { renderPdf, unprintable } from './fonts.js';
-import type { RenderPerson, ResidentRecordModel } from './model.js';
+import { renderSealCertificate, renderTaxIncome } from './certificate.js';
+import type { CertificateModel, RenderPerson, ResidentRecordModel } from './model.js';
 import { appendInfo } from './pdf-info.js';
 import { SEAL_SIZE_PT, sealNode } from './seal.js';
 import { formatSeireki, formatWareki, yyyymmdd } from './wareki.js';
@@ -25,6 +26,20 @@ export const RESIDENT_RECORD_TEXT = {
   documentTitle: '住民票の写し',
   documentSubject: '証明書（コンビニ交付）',
 } as const;
+
+/** 住民票記載事項証明書: same data as the copy, only the chosen entries, its own wording. */
+export const RESIDENT_ENTRIES_TEXT = {
+  title: '住民票記載事項証明書',
+  attestation: '上記の事項は、住民票に記載されていることを証明する。',
+  documentTitle: '住民票記載事項証明書',
+} as const;
+
+/** Title, attestation and PDF title of this model's type. */
+export function residentTexts(model: ResidentRecordModel): { title: string; attestation: string; documentTitle: string } {
+  return model.certType === 'resident-entries' ? RESIDENT_ENTRIES_TEXT : RESIDENT_RECORD_TEXT;
+}
+
+const OMITTED = '（省略）';
 
 const DATA_FONT = 'IPAmj';
 const LABEL_FONT = 'IPAexGothic';
@@ -57,7 +72,8 @@ function fullName(family: string, given: string): string {
 }
 
 function personRows(p: RenderPerson, index: number, model: ResidentRecordModel): Node[][] {
-  const { includeRelationship, includeHonseki, includeForeignDetails } = model.options;
+  const { includeRelationship, includeHonseki, includeForeignDetails, includeMyNumber } = model.options;
+  const entries = model.certType === 'resident-entries';
   const f = p.foreign;
   const birth = f ? formatSeireki(p.birthDate) : formatWareki(p.birthDate);
 
@@ -91,14 +107,19 @@ function personRows(p: RenderPerson, index: number, model: ResidentRecordModel):
     field('生年月日', birth),
     field('性別', SEX[p.sex]),
   ]);
-  rows.push([
-    EMPTY,
-    includeRelationship ? field('続柄', p.relationship) : field('続柄', '（省略）'),
-    field('住民となった年月日', formatWareki(p.residentSince)),
-    field('住所を定めた年月日', p.addressSince ? formatWareki(p.addressSince) : RESIDENT_RECORD_TEXT.blank),
-    field('届出の年月日', formatWareki(p.notifiedOn)),
-  ]);
-  rows.push([EMPTY, { ...field('転入前住所', p.previousAddress ?? ''), colSpan: 4 }, EMPTY, EMPTY, EMPTY]);
+  if (entries) {
+    // 記載事項証明書: name, birth date, sex (above) and only the entries asked for
+    if (includeRelationship) rows.push([EMPTY, field('続柄', p.relationship), { text: '', colSpan: 3 }, EMPTY, EMPTY]);
+  } else {
+    rows.push([
+      EMPTY,
+      includeRelationship ? field('続柄', p.relationship) : field('続柄', OMITTED),
+      field('住民となった年月日', formatWareki(p.residentSince)),
+      field('住所を定めた年月日', p.addressSince ? formatWareki(p.addressSince) : RESIDENT_RECORD_TEXT.blank),
+      field('届出の年月日', formatWareki(p.notifiedOn)),
+    ]);
+    rows.push([EMPTY, { ...field('転入前住所', p.previousAddress ?? ''), colSpan: 4 }, EMPTY, EMPTY, EMPTY]);
+  }
   if (!f && includeHonseki) {
     rows.push([
       EMPTY,
@@ -123,6 +144,9 @@ function personRows(p: RenderPerson, index: number, model: ResidentRecordModel):
       { ...field('法第30条の45に規定する区分', f.category), colSpan: 2 },
       EMPTY,
     ]);
+  }
+  if (includeMyNumber && p.myNumber) {
+    rows.push([EMPTY, { ...field('個人番号', p.myNumber.replace(/^(\d{4})(\d{4})(\d{4})$/, '$1 $2 $3')), colSpan: 4 }, EMPTY, EMPTY, EMPTY]);
   }
   rows[0]![0] = numberCell(rows.length);
   return rows;
@@ -157,11 +181,11 @@ const sealNoteId = (copy: number) => `konbini-seal-note-${copy}`;
 function pageHead(model: ResidentRecordModel, id?: string): Node[] {
   return [
     {
-      text: RESIDENT_RECORD_TEXT.title,
+      text: residentTexts(model).title,
       font: LABEL_FONT,
-      fontSize: 24,
+      fontSize: model.certType === 'resident-entries' ? 20 : 24,
       alignment: 'center',
-      characterSpacing: 10,
+      characterSpacing: model.certType === 'resident-entries' ? 3 : 10,
       margin: [0, 0, 0, 10],
       ...(id ? { id } : {}),
     },
@@ -170,7 +194,12 @@ function pageHead(model: ResidentRecordModel, id?: string): Node[] {
         widths: [52, '*'],
         body: [
           [{ text: '住所', font: LABEL_FONT, fontSize: 9, margin: [0, 2, 0, 0] }, { text: model.address, font: DATA_FONT, fontSize: 11 }],
-          [{ text: '世帯主', font: LABEL_FONT, fontSize: 9, margin: [0, 2, 0, 0] }, { text: model.headName, font: DATA_FONT, fontSize: 11 }],
+          [
+            { text: '世帯主', font: LABEL_FONT, fontSize: 9, margin: [0, 2, 0, 0] },
+            model.options.includeRelationship
+              ? { text: model.headName, font: DATA_FONT, fontSize: 11 }
+              : { text: OMITTED, font: LABEL_FONT, fontSize: 9 },
+          ],
         ],
       },
       layout: {
@@ -192,7 +221,7 @@ function attestation(model: ResidentRecordModel, copy: number): Node {
     unbreakable: true,
     margin: [0, 14, 0, 0],
     stack: [
-      { text: RESIDENT_RECORD_TEXT.attestation, font: TEXT_FONT, fontSize: 11, margin: [12, 0, 0, 8], id: attestationId(copy) },
+      { text: residentTexts(model).attestation, font: TEXT_FONT, fontSize: 11, margin: [12, 0, 0, 8], id: attestationId(copy) },
       { text: formatWareki(model.issuedAt), font: TEXT_FONT, fontSize: 11, margin: [12, 0, 0, 6] },
       {
         columns: [
@@ -234,7 +263,9 @@ export function assertPrintable(model: ResidentRecordModel): void {
 }
 
 export function personsPerPage(model: ResidentRecordModel): number {
-  return model.options.layout === 'individual' ? 1 : 4;
+  if (model.options.layout === 'individual') return 1;
+  // 記載事項証明書 rows are short (name, birth date, sex and the chosen entries)
+  return model.certType === 'resident-entries' ? 6 : 4;
 }
 
 /** 連番: the copy number, three digits (FORMS.md issuance number). */
@@ -359,7 +390,7 @@ export async function renderResidentRecord(model: ResidentRecordModel): Promise<
   return appendInfo(
     pdf,
     {
-      Title: RESIDENT_RECORD_TEXT.documentTitle,
+      Title: residentTexts(model).documentTitle,
       Subject: RESIDENT_RECORD_TEXT.documentSubject,
       Creator: 'konbini city-cert-server',
       Producer: 'pdfmake/pdfkit',
@@ -381,11 +412,14 @@ export interface PdfSigner {
  * then the signature over everything but its own /Contents, binding included.
  */
 export async function renderAndBind(
-  model: ResidentRecordModel,
+  model: CertificateModel,
   cardSerialHmacHex: string,
   signer?: PdfSigner | null,
 ): Promise<{ pdf: Buffer; binding: Binding }> {
-  const pdf = await renderResidentRecord(model);
+  const pdf =
+    model.certType === 'seal' ? await renderSealCertificate(model)
+    : model.certType === 'tax-income' ? await renderTaxIncome(model)
+    : await renderResidentRecord(model);
   if (!signer) return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
   const prepared = signer.prepare(pdf, model.issuedAt);
   const sealed = sealBinding(prepared.pdf, model.issuanceId, cardSerialHmacHex);
