@@ -30,13 +30,39 @@ export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'he
 /** What a case expects from the peer: an error message with this code, or a close with this code. */
 export type Frame = Record<string, unknown> | { closed: number; reason: string };
 
+/*
+ * The centre limits messages per kiosk id (token bucket: burst 40, 10 per second by
+ * default). The corpus is not a flood: it paces itself below that, per kiosk id, so a
+ * case's answer is about its input and never about the rate.
+ */
+const PACE = { burst: 30, perSecond: 8 };
+const buckets = new Map<string, { tokens: number; at: number }>();
+async function paced(kioskId: string): Promise<void> {
+  for (;;) {
+    const now = Date.now();
+    const b = buckets.get(kioskId) ?? { tokens: PACE.burst, at: now };
+    b.tokens = Math.min(PACE.burst, b.tokens + ((now - b.at) / 1000) * PACE.perSecond);
+    b.at = now;
+    buckets.set(kioskId, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return;
+    }
+    await new Promise((r) => setTimeout(r, Math.ceil(((1 - b.tokens) / PACE.perSecond) * 1000)));
+  }
+}
+
 /** A kiosk over mutual TLS that keeps every frame it receives, in order. */
 export class RawKiosk {
   private readonly frames: Frame[] = [];
   private waiter: (() => void) | null = null;
+  private outbox: Promise<void> = Promise.resolve();
   readonly closed: Promise<{ closed: number; reason: string }>;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly kioskId: string,
+  ) {
     ws.on('message', (data, isBinary) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       this.frames.push(isBinary ? { binary: buf.length } : (JSON.parse(buf.toString('utf8')) as Frame));
@@ -55,19 +81,24 @@ export class RawKiosk {
     });
   }
 
-  static connect(url: string, tls: { key: string; cert: string; ca: string }): Promise<RawKiosk> {
+  static connect(url: string, tls: { key: string; cert: string; ca: string }, kioskId = 'K0001'): Promise<RawKiosk> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { key: tls.key, cert: tls.cert, ca: tls.ca, maxPayload: 64 * 1024 * 1024 });
-      const k = new RawKiosk(ws);
+      const k = new RawKiosk(ws, kioskId);
       ws.once('open', () => resolve(k));
       ws.once('error', reject);
     });
   }
 
+  /** Queued in order, paced per kiosk id. */
   send(frame: string | Buffer | object, opts: { binary?: boolean } = {}): void {
-    if (typeof frame === 'string') this.ws.send(frame, { binary: false });
-    else if (Buffer.isBuffer(frame)) this.ws.send(frame, { binary: opts.binary ?? true });
-    else this.ws.send(JSON.stringify(frame), { binary: false });
+    this.outbox = this.outbox.then(async () => {
+      await paced(this.kioskId);
+      if (this.ws.readyState !== WebSocket.OPEN) return;
+      if (typeof frame === 'string') this.ws.send(frame, { binary: false });
+      else if (Buffer.isBuffer(frame)) this.ws.send(frame, { binary: opts.binary ?? true });
+      else this.ws.send(JSON.stringify(frame), { binary: false });
+    });
   }
 
   /** The next text message or the close, skipping binary document chunks; fails after `ms`. */
@@ -114,9 +145,9 @@ export async function challenge(k: RawKiosk, authCertB64: string): Promise<{ ses
 }
 
 /** session.start → challenge → signed auth → menu. */
-export async function login(k: RawKiosk, card: CardProfile, origin: string, kioskId = 'K0001'): Promise<{ sessionId: string; menu: Frame }> {
+export async function login(k: RawKiosk, card: CardProfile, origin: string): Promise<{ sessionId: string; menu: Frame }> {
   const { sessionId, nonce } = await challenge(k, card.jpki.authCertDer);
-  k.send({ type: 'session.auth', sessionId, signature: cardSignature(card, origin, kioskId, nonce) });
+  k.send({ type: 'session.auth', sessionId, signature: cardSignature(card, origin, k.kioskId, nonce) });
   const menu = await k.next(15000);
   if (menu.type !== 'session.menu') throw new Error(`expected the menu, got ${JSON.stringify(menu)}`);
   return { sessionId, menu };
