@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildApp } from './http/app.js';
 import { openDb } from './replica/db.js';
-import { CommandUsageError, SYNC_USAGE, generateCommand, statusCommand, syncCommand } from './sync/cli-commands.js';
+import { CommandUsageError, SYNC_USAGE, generateCommand, statusCommand, syncCommand, taxCommand } from './sync/cli-commands.js';
 import type { CityDataset } from './replica/dataset.js';
 import { hsmCommand } from './hsm-cli.js';
 import { signerConfigFromHsmDir } from './sign/hsm-store.js';
@@ -136,6 +136,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'sync') return syncCommand(rest);
   if (command === 'status') return statusCommand(rest);
   if (command === 'generate') return generateCommand(rest);
+  if (command === 'tax') return taxCommand(rest);
   if (command === 'hsm') return hsmCommand(rest);
   throw new UsageError(command ? `unknown command ${command}` : 'no command');
 }

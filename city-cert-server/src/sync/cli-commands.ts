@@ -12,6 +12,7 @@ import { parseDelta } from './delta-format.js';
 import { formatRefusal } from './errors.js';
 import { fullLoad } from './full-load.js';
 import { cityRows, deltaRows, writeJsonLines } from './generate.js';
+import { taxRollover } from './tax.js';
 
 /*
  * Staff commands (`city-cert sync|status|generate`). Output for people on stderr,
@@ -23,6 +24,7 @@ export class CommandUsageError extends Error {}
 
 export const SYNC_USAGE = `       city-cert sync delta <file> --db <pglite dir | postgres://...> [--dry-run]
        city-cert sync full <file> --db <pglite dir | postgres://...> [--dry-run]
+       city-cert tax rollover <file> --db <...> [--retain <years, default 1>] [--year <fiscal year expected>] [--dry-run]
        city-cert status --db <pglite dir | postgres://...> [--json]
        city-cert generate --residents <N> --out <file> [--seed <n>] [--city <code>]
        city-cert generate --deltas <N> --residents <N of the city> --out <file> [--from-seq <n>] [--seed <n>]`;
@@ -177,4 +179,28 @@ export async function generateCommand(argv: string[]): Promise<void> {
     lines = await writeJsonLines(values.out, cityRows(opts));
   }
   process.stderr.write(`wrote ${lines} lines to ${values.out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+export async function taxCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retain: { type: 'string', default: '1' }, year: { type: 'string' } },
+    strict: true,
+  });
+  const [what, file] = positionals;
+  if (what !== 'rollover' || !file || positionals.length !== 2) throw new CommandUsageError('usage: tax rollover <file> --db <...> [--retain N] [--year Y] [--dry-run]');
+  const retain = Number(values.retain);
+  if (!Number.isInteger(retain) || retain < 1) throw new CommandUsageError('--retain is a whole number of years ≥ 1');
+  const expectYear = values.year === undefined ? undefined : Number(values.year);
+  await withDb(dbSpec(values.db), async (db) => {
+    try {
+      const r = await taxRollover(db, createReadStream(file), { retain, dryRun: values['dry-run'], ...(expectYear !== undefined ? { expectYear } : {}) });
+      const deleted = Object.entries(r.deleted).map(([y, n]) => `${n} of ${y}`).join(', ') || 'none';
+      process.stderr.write(`${r.dryRun ? 'dry run: would load' : 'loaded'} ${r.loaded} tax records of ${r.fiscalYear} (replacing ${r.replaced}); deleted past retention (${r.retain} year(s)): ${deleted}\n`);
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } catch (err) {
+      refused(err);
+    }
+  });
 }
