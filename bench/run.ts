@@ -33,6 +33,28 @@ const BENCHES: Bench[] = [
   { name: 'idle-sockets', what: 'idle kiosk sockets on one centre vs a bare WSS echo server', file: 'bench/idle-sockets.ts', args: ['--sockets', quick ? '1000' : '5000'] },
 ];
 
+/**
+ * A benchmark reports either one JSON document (possibly pretty-printed), or a JSON
+ * line last, or plain text lines: kept as they are, so nothing it said is lost.
+ */
+function parseResult(out: string): unknown {
+  const text = out.trim();
+  try {
+    return JSON.parse(text);
+  } catch {
+    /* not one document */
+  }
+  const last = text.split('\n').reverse().find((l) => l.trim().startsWith('{'));
+  if (last) {
+    try {
+      return JSON.parse(last);
+    } catch {
+      /* fall through to text */
+    }
+  }
+  return { lines: text.split('\n').filter((l) => l.trim()) };
+}
+
 function runOne(b: Bench): Promise<{ ok: boolean; result?: unknown; error?: string; seconds: number }> {
   const started = Date.now();
   return new Promise((res) => {
@@ -43,14 +65,9 @@ function runOne(b: Bench): Promise<{ ok: boolean; result?: unknown; error?: stri
     child.stderr.on('data', (d) => (err += d));
     child.on('exit', (code) => {
       const seconds = Math.round((Date.now() - started) / 100) / 10;
-      const last = out
-        .trim()
-        .split('\n')
-        .reverse()
-        .find((l) => l.trim().startsWith('{'));
       try {
-        if (code !== 0 || !last) throw new Error(`exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
-        res({ ok: true, result: JSON.parse(last), seconds });
+        if (code !== 0) throw new Error(`exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+        res({ ok: true, result: parseResult(out), seconds });
       } catch (e) {
         res({ ok: false, error: (e as Error).message, seconds });
       }
