@@ -65,6 +65,7 @@ export const ERRORS = {
   CITY_UNKNOWN: e(404, 'お住まいの市区町村はコンビニ交付を行っていません。', 'Your city does not offer kiosk issuance.'),
   CITY_SUSPENDED: e(503, 'お住まいの市区町村は現在サービスを停止しています。', 'Your city has suspended the service.'),
   OUTSIDE_SERVICE_HOURS: e(503, 'サービス時間外です（6:30～23:00）。', 'Outside service hours (6:30-23:00).'),
+  CERT_TYPE_OUTSIDE_HOURS: e(503, 'この証明書は現在の時間帯には発行できません（市区町村が定める取扱時間外です）。', 'This certificate is not issued at this time (outside the hours your city sets for it).'),
   CITY_UNREACHABLE: e(502, '市区町村のシステムに接続できません。しばらくしてからお試しください。', 'The city system cannot be reached.'),
   CITY_PROTOCOL: e(502, '市区町村のシステムから正しい応答がありません。', 'The city system answered incorrectly.'),
   CITY_CERT_MISMATCH: e(502, '市区町村のシステムを確認できません。', 'The city server certificate does not match its registration.'),
@@ -119,6 +120,8 @@ export const ERRORS = {
   // --- operators ---
   UNAUTHENTICATED: e(401, 'ログインしてください。', 'Please log in.'),
   FORBIDDEN: e(403, '権限がありません。', 'Not permitted.'),
+  OPERATOR_LOGIN_FAILED: e(401, 'ログインできません。名前・パスワード・確認コードを確かめてください。', 'Login failed: check name, password and one-time code.'),
+  OPERATOR_LOCKED: e(423, '失敗が続いたためロックされています。しばらくしてからお試しください。', 'Locked after repeated failures. Try again later.'),
 
   INTERNAL: e(500, 'システムエラーが発生しました。料金はかかりません。', 'A system error occurred. You have not been charged.'),
 } as const satisfies Record<string, ErrorInfo>;
