@@ -1,7 +1,9 @@
 import type { CertOptions } from '@konbini/protocol';
 import type { Resident } from '../replica/dataset.js';
 import type { CityRecord, HouseholdView } from '../replica/queries.js';
-import type { RenderPerson, ResidentRecordModel } from '../render/model.js';
+import type { TaxRecord } from '@konbini/protocol';
+import type { SealRegistration } from '../replica/seal.js';
+import type { RenderPerson, ResidentRecordModel, SealModel, TaxIncomeModel } from '../render/model.js';
 
 /*
  * From replica rows to what the renderer prints: who is on the certificate and in
@@ -68,7 +70,7 @@ export function printedTexts(r: Resident, options: CertOptions): string[] {
     if (r.kosekiHead) texts.push(r.kosekiHead);
   }
   if (options.includeForeignDetails && r.foreign) {
-    texts.push(r.foreign.nationality, r.foreign.alphabetName, r.foreign.residenceStatus, r.foreign.periodOfStay);
+    texts.push(r.foreign.nationality, r.foreign.alphabetName, r.foreign.residenceStatus, r.foreign.periodOfStay, r.foreign.residenceCardNumber, r.foreign.category);
   }
   return texts;
 }
@@ -81,12 +83,18 @@ export interface ModelInput {
   holder: Resident;
   view: HouseholdView;
   options: CertOptions;
+  /** 住民票の写し (default) or 記載事項証明書. */
+  certType?: 'resident-record' | 'resident-entries';
+  /** 個人番号 by resident id, present only where the city allows it and it was asked for. */
+  myNumbers?: Map<string, string>;
 }
 
 export function residentRecordModel(input: ModelInput, copyNumber = 1): ResidentRecordModel {
   const { city, view, options } = input;
   const head = view.members.find((m) => m.id === view.household.headId);
+  const includeMyNumber = options.includeMyNumber === true && input.myNumbers !== undefined;
   return {
+    certType: input.certType ?? 'resident-record',
     city: { code: city.code, name: city.name, prefecture: city.prefecture, mayorName: city.mayorName },
     issuanceId: input.issuanceId,
     issuedAt: input.issuedAt,
@@ -94,11 +102,73 @@ export function residentRecordModel(input: ModelInput, copyNumber = 1): Resident
     copies: input.copies,
     address: view.household.address,
     headName: head ? `${head.familyName}　${head.givenName}` : '',
-    persons: printedPersons(input.holder, view, options.scope).map(toRenderPerson),
+    persons: printedPersons(input.holder, view, options.scope).map((r) => ({
+      ...toRenderPerson(r),
+      ...(includeMyNumber ? { myNumber: input.myNumbers!.get(r.id) ?? null } : {}),
+    })),
     options: {
       includeRelationship: options.includeRelationship === true,
       includeHonseki: options.includeHonseki === true,
       includeForeignDetails: options.includeForeignDetails === true,
+      includeMyNumber,
     },
+  };
+}
+
+interface HeadInput {
+  city: CityRecord;
+  issuanceId: string;
+  issuedAt: Date;
+  copies: number;
+}
+
+/** A foreign resident whose only name is the alphabet one: printed once, not twice. */
+function alphabetOnly(r: Resident): boolean {
+  return r.foreign !== null && `${r.familyName} ${r.givenName}`.trim() === r.foreign.alphabetName;
+}
+
+const cityOfModel = (city: CityRecord) => ({ code: city.code, name: city.name, prefecture: city.prefecture, mayorName: city.mayorName });
+
+/** 印鑑登録証明書 of the holder: the registrant's own name, birth date, sex, current address and 印影. */
+export function sealModel(input: HeadInput & { holder: Resident; address: string; seal: SealRegistration }): SealModel {
+  const { holder: r, seal } = input;
+  return {
+    certType: 'seal',
+    city: cityOfModel(input.city),
+    issuanceId: input.issuanceId,
+    issuedAt: input.issuedAt,
+    copies: input.copies,
+    familyName: alphabetOnly(r) ? '' : r.familyName,
+    givenName: alphabetOnly(r) ? '' : r.givenName,
+    familyNameKana: r.familyNameKana,
+    givenNameKana: r.givenNameKana,
+    alphabetName: r.foreign?.alphabetName ?? null,
+    birthDate: r.birthDate,
+    sex: r.sex,
+    foreign: r.foreign !== null,
+    address: input.address,
+    sealNumber: seal.sealNumber,
+    sealImagePng: seal.imagePng!,
+    remarks: '',
+  };
+}
+
+/** 所得・課税証明書 of the taxpayer for one 年度. */
+export function taxIncomeModel(input: HeadInput & { holder: Resident; record: TaxRecord }): TaxIncomeModel {
+  const r = input.holder;
+  return {
+    certType: 'tax-income',
+    city: cityOfModel(input.city),
+    issuanceId: input.issuanceId,
+    issuedAt: input.issuedAt,
+    copies: input.copies,
+    familyName: alphabetOnly(r) ? '' : r.familyName,
+    givenName: alphabetOnly(r) ? '' : r.givenName,
+    familyNameKana: r.familyNameKana,
+    givenNameKana: r.givenNameKana,
+    alphabetName: r.foreign?.alphabetName ?? null,
+    birthDate: r.birthDate,
+    foreign: r.foreign !== null,
+    record: input.record,
   };
 }

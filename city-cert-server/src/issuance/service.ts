@@ -3,6 +3,8 @@ import {
   KonbiniError,
   cardSerialHmac,
   type Binding,
+  type CertType,
+  type TaxRecord,
   type CityIssueRequest,
   type CityMenuRequest,
   type CityMenuResponse,
@@ -23,20 +25,27 @@ import {
   residentById,
   type CityRecord,
 } from '../replica/queries.js';
-import type { ResidentRecordModel } from '../render/model.js';
+import type { Resident } from '../replica/dataset.js';
+import { cityAllowsMyNumber, myNumberOf, taxRecordOf, taxYearsOf } from '../replica/cert-queries.js';
+import { sealRegistrationOf } from '../replica/seal.js';
+import type { CertificateModel } from '../render/model.js';
+import { REQUEST_CHECKS, allowedOptions, runTypeRules, type TypeContext } from '../rules/cert-rules.js';
 import { tokyoDate } from '../rules/clock.js';
-import { buildMenu, checkIssueShape, checkOptions } from '../rules/offer.js';
+import { buildMenu, checkIssueShape, type TypeOffer } from '../rules/offer.js';
 import { runResidentRules, type RuleContext, type RuleRefusal } from '../rules/resident-rules.js';
 import { cardSerialSha256 } from '../http/logging.js';
-import { printedPersons, printedTexts, residentRecordModel } from './model.js';
+import { printedPersons, printedTexts, residentRecordModel, sealModel, taxIncomeModel } from './model.js';
 
-export type RenderResidentRecord = (model: ResidentRecordModel, cardSerialHmacHex: string) => Promise<{ pdf: Buffer; binding: Binding }>;
+/** Render, bind (and sign) one certificate of any type this server issues. */
+export type RenderCertificate = (model: CertificateModel, cardSerialHmacHex: string) => Promise<{ pdf: Buffer; binding: Binding }>;
+/** @deprecated the renderer takes every type now: use RenderCertificate. */
+export type RenderResidentRecord = RenderCertificate;
 
 export interface IssuanceDeps {
   db: Db;
   printable: (text: string) => boolean;
   now: () => Date;
-  render: RenderResidentRecord;
+  render: RenderCertificate;
   log: FastifyBaseLogger;
 }
 
@@ -44,6 +53,8 @@ interface Snapshot {
   city: CityRecord;
   fees: Map<string, number>;
   ctx: RuleContext;
+  /** What the type rules need of the holder (null when no resident was found). */
+  typeData: Omit<TypeContext, 'certType' | 'holder' | 'today'> | null;
 }
 
 /**
@@ -59,7 +70,10 @@ async function snapshot(deps: IssuanceDeps, cardSerial: string): Promise<Snapsho
     const link = await cardLinkBySerial(tx, cardSerial);
     const resident = link ? await residentById(tx, link.residentId) : null;
     const household = resident ? await householdOfResident(tx, resident) : null;
-    return { city, fees, ctx: { today, link, resident, household, printable: deps.printable } };
+    const typeData = resident
+      ? { seal: await sealRegistrationOf(tx, resident.id), taxYears: await taxYearsOf(tx, resident.id), allowMyNumber: await cityAllowsMyNumber(tx) }
+      : null;
+    return { city, fees, ctx: { today, link, resident, household, printable: deps.printable }, typeData };
   });
 }
 
@@ -70,7 +84,21 @@ export async function menu(deps: IssuanceDeps, req: CityMenuRequest): Promise<Ci
     { kioskId: req.kioskId, cardSerialSha256: cardSerialSha256(req.cardSerial), rule: refusal?.rule, code: refusal?.code },
     'menu',
   );
-  return buildMenu(snap.city, snap.fees, snap.ctx.resident, refusal);
+  return buildMenu(snap.city, snap.fees, snap.ctx.resident, refusal, (certType, holder) => offerOf(snap, certType, holder));
+}
+
+function typeContext(snap: Snapshot, certType: CertType, holder: Resident): TypeContext {
+  return { certType, today: snap.ctx.today, holder, ...snap.typeData! };
+}
+
+function offerOf(snap: Snapshot, certType: CertType, holder: Resident): TypeOffer {
+  const ctx = typeContext(snap, certType, holder);
+  const refusal = runTypeRules(ctx);
+  return {
+    refusal,
+    options: allowedOptions(certType, holder, ctx.allowMyNumber),
+    ...(certType === 'tax-income' && !refusal ? { fiscalYears: [...ctx.taxYears] } : {}),
+  };
 }
 
 export interface IssuedDocument {
@@ -93,10 +121,39 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   if (refusal) throw new KonbiniError(refusal.code, { ...ids, rule: refusal.rule });
   const holder = snap.ctx.resident!;
   const view = snap.ctx.household!;
-  checkOptions(req, holder);
-  const persons = printedPersons(holder, view, req.options.scope);
-  if (!persons.every((p) => printedTexts(p, req.options).every((t) => deps.printable(t)))) {
-    throw new KonbiniError('UNPRINTABLE_CHARACTERS', { ...ids, rule: 'printed-persons' });
+  const typeCtx = typeContext(snap, certType, holder);
+  for (const check of REQUEST_CHECKS) {
+    const code = check.check(req, typeCtx);
+    if (code) throw new KonbiniError(code, { ...ids, rule: check.name });
+  }
+  const typeRefusal = runTypeRules(typeCtx);
+  if (typeRefusal) throw new KonbiniError(typeRefusal.code, { ...ids, rule: typeRefusal.rule });
+  const residentFamily = certType === 'resident-record' || certType === 'resident-entries';
+  const persons = residentFamily ? printedPersons(holder, view, req.options.scope) : [holder];
+  // what reaches paper: the persons' printed fields, or the holder's name alone (seal, tax)
+  const texts = residentFamily
+    ? persons.flatMap((p) => printedTexts(p, req.options))
+    : [holder.familyName, holder.givenName, holder.familyNameKana, holder.givenNameKana, ...(holder.foreign ? [holder.foreign.alphabetName] : [])];
+  texts.push(view.household.address);
+  let taxRecord: TaxRecord | null = null;
+  if (certType === 'tax-income') {
+    const year = req.options.fiscalYear ?? typeCtx.taxYears[0]!;
+    taxRecord = await taxRecordOf(deps.db, holder.id, year);
+    if (!taxRecord) throw new KonbiniError('TAX_RECORD_MISSING', { ...ids, rule: 'tax-record-read' });
+    texts.push(taxRecord.assessmentAddress);
+  }
+  if (!texts.every((t) => deps.printable(t))) {
+    throw new KonbiniError('UNPRINTABLE_CHARACTERS', { ...ids, rule: 'printed-texts' });
+  }
+  let myNumbers: Map<string, string> | undefined;
+  if (residentFamily && req.options.includeMyNumber === true && typeCtx.allowMyNumber) {
+    myNumbers = new Map();
+    for (const p of persons) {
+      const n = await myNumberOf(deps.db, p.id);
+      // a 個人番号 asked for and allowed but not held: not printed silently blank
+      if (!n) throw new KonbiniError('OPTION_NOT_ALLOWED', { ...ids, rule: 'my-number-held' });
+      myNumbers.set(p.id, n);
+    }
   }
 
   const fee = feePerCopy * req.copies;
@@ -112,15 +169,15 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   if (!claimed) throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'duplicate' });
 
   const issuedAt = deps.now();
-  const model = residentRecordModel({
-    city: snap.city,
-    issuanceId: req.issuanceId,
-    issuedAt,
-    copies: req.copies,
-    holder,
-    view,
-    options: req.options,
-  });
+  const head = { city: snap.city, issuanceId: req.issuanceId, issuedAt, copies: req.copies };
+  let model: CertificateModel;
+  if (certType === 'seal') {
+    model = sealModel({ ...head, holder, address: view.household.address, seal: typeCtx.seal! });
+  } else if (certType === 'tax-income') {
+    model = taxIncomeModel({ ...head, holder, record: taxRecord! });
+  } else {
+    model = residentRecordModel({ ...head, holder, view, options: req.options, certType: certType as 'resident-record' | 'resident-entries', ...(myNumbers ? { myNumbers } : {}) });
+  }
   let pdf: Buffer;
   const started = performance.now();
   try {

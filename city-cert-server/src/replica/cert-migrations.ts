@@ -18,4 +18,11 @@ export const CERT_MIGRATIONS: readonly { id: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: '0011-my-number',
+    sql: `
+      -- 個人番号: copied only for a city that prints it on request (city.allow_my_number)
+      ALTER TABLE residents ADD COLUMN my_number text CHECK (my_number ~ '^[0-9]{12}$');
+    `,
+  },
 ];

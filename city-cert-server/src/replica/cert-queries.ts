@@ -14,6 +14,13 @@ import type { CityDataset } from './dataset.js';
 export async function loadCertificateData(tx: Queryable, dataset: CityDataset): Promise<{ seals: number; taxRecords: number }> {
   await tx.query('UPDATE city SET allow_my_number = $1', [dataset.city.allowMyNumber === true]);
   await tx.query('DELETE FROM tax_records');
+  if (dataset.city.allowMyNumber === true) {
+    const numbers = dataset.residents.filter((r) => r.myNumber && r.status === 'active').map((r) => ({ id: r.id, n: r.myNumber }));
+    await tx.query(
+      `UPDATE residents SET my_number = x.n FROM jsonb_to_recordset($1::jsonb) AS x(id text, n text) WHERE residents.id = x.id`,
+      [JSON.stringify(numbers)],
+    );
+  }
   const seals: SealRegistrationRecord[] = dataset.seals ?? [];
   if (seals.length) {
     await tx.query(
@@ -57,4 +64,10 @@ export async function taxRecordOf(db: Queryable, residentId: string, fiscalYear:
   const r = rows[0]?.record;
   if (r === undefined) return null;
   return typeof r === 'string' ? (JSON.parse(r) as TaxRecord) : r;
+}
+
+/** 個人番号 of a resident: only ever present where the city allows printing it. */
+export async function myNumberOf(db: Queryable, residentId: string): Promise<string | null> {
+  const rows = await db.query<{ my_number: string | null }>('SELECT my_number FROM residents WHERE id = $1', [residentId]);
+  return rows[0]?.my_number ?? null;
 }

@@ -13,13 +13,21 @@ import {
 } from '@konbini/protocol';
 import type { Resident } from '../replica/dataset.js';
 import type { CityRecord } from '../replica/queries.js';
+import { RENDERED_CERT_TYPES, allowedOptions, type TypeRefusal } from './cert-rules.js';
 import type { RuleRefusal } from './resident-rules.js';
 
 /**
- * What the skeleton city server offers. Only the 住民票の写し is rendered so far;
- * every other type is listed as a refusal so the kiosk can say why it is missing.
+ * What this city server renders; the koseki types are listed as refusals
+ * (CERT_TYPE_NOT_OFFERED) so the kiosk can say why they are missing.
  */
-export const RENDERED_TYPES: readonly CertType[] = ['resident-record'];
+export const RENDERED_TYPES: readonly CertType[] = RENDERED_CERT_TYPES;
+
+/** What the menu knows of one type for this holder (from the type rules). */
+export interface TypeOffer {
+  refusal: TypeRefusal | null;
+  options: (keyof CertOptions)[];
+  fiscalYears?: number[];
+}
 
 /** Options the holder may set for resident-record, by nationality. */
 export function residentRecordOptions(holder: Resident): (keyof CertOptions)[] {
@@ -37,13 +45,18 @@ export function buildMenu(
   fees: Map<string, number>,
   holder: Resident | null,
   refusal: RuleRefusal | null,
+  offerOf: (certType: CertType, holder: Resident) => TypeOffer = (certType, h) => ({ refusal: null, options: allowedOptions(certType, h, false) }),
 ): CityMenuResponse {
   const items: MenuItem[] = [];
   const refusals: MenuRefusal[] = [];
   for (const certType of CERT_TYPES) {
     if (!offered(certType, fees)) refusals.push({ certType, code: 'CERT_TYPE_NOT_OFFERED' });
     else if (refusal || !holder) refusals.push({ certType, code: refusal?.code ?? 'RESIDENT_NOT_FOUND' });
-    else items.push({ certType, fee: fees.get(certType)!, options: residentRecordOptions(holder) });
+    else {
+      const offer = offerOf(certType, holder);
+      if (offer.refusal) refusals.push({ certType, code: offer.refusal.code });
+      else items.push({ certType, fee: fees.get(certType)!, options: offer.options, ...(offer.fiscalYears ? { fiscalYears: offer.fiscalYears } : {}) });
+    }
   }
   return { city: { code: city.code, name: city.name, prefecture: city.prefecture }, items, refusals };
 }

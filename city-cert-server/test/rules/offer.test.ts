@@ -13,9 +13,18 @@ const req = (over: Partial<CityIssueRequest>): CityIssueRequest => ({
 t.test('menu', async (t) => {
   const m = buildMenu(city, fees, national, null);
   t.same(m.city, { code: '999997', name: '星見市', prefecture: '東雲県' }, 'no mayor name or anything personal');
-  t.same(m.items, [{ certType: 'resident-record', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] }]);
-  t.equal(m.refusals.length, 6);
+  t.same(m.items, [
+    { certType: 'resident-record', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] },
+    { certType: 'seal', fee: 200, options: [] },
+  ]);
+  t.equal(m.refusals.length, 5);
   t.ok(m.refusals.every((r) => r.code === 'CERT_TYPE_NOT_OFFERED'));
+  const typeRefused = buildMenu(city, fees, national, null, (certType) => ({
+    refusal: certType === 'seal' ? { rule: 'seal-active', code: 'SEAL_ABOLISHED' } : null,
+    options: [],
+  }));
+  t.same(typeRefused.items.map((i) => i.certType), ['resident-record']);
+  t.same(typeRefused.refusals.find((r) => r.certType === 'seal'), { certType: 'seal', code: 'SEAL_ABOLISHED' }, 'a type rule refusal is explained per type');
   const refused = buildMenu(city, fees, national, { rule: 'minimum-age', code: 'UNDER_15' });
   t.same(refused.items, []);
   t.same(refused.refusals[0], { certType: 'resident-record', code: 'UNDER_15' });
@@ -35,7 +44,8 @@ t.test('options by nationality', async (t) => {
 t.test('request shape: type, then offer, then copies', async (t) => {
   t.same(checkIssueShape(req({ copies: 10 }), fees), { certType: 'resident-record', feePerCopy: 200 });
   t.throws(() => checkIssueShape(req({ certType: 'passport', copies: 11 }), fees), { code: 'CERT_TYPE_UNKNOWN' });
-  t.throws(() => checkIssueShape(req({ certType: 'seal' }), fees), { code: 'CERT_TYPE_NOT_OFFERED' });
+  t.throws(() => checkIssueShape(req({ certType: 'resident-entries' }), fees), { code: 'CERT_TYPE_NOT_OFFERED' }, 'no fee: not offered');
+  t.throws(() => checkIssueShape(req({ certType: 'koseki-full' }), new Map([['koseki-full', 350]])), { code: 'CERT_TYPE_NOT_OFFERED' }, 'koseki types are not made here');
   t.throws(() => checkIssueShape(req({ copies: 11 }), fees), { code: 'COPIES_OUT_OF_RANGE' });
   t.throws(() => checkIssueShape(req({ copies: 0 }), fees), { code: 'COPIES_OUT_OF_RANGE' });
   t.throws(() => checkIssueShape(req({ copies: 1.5 }), fees), { code: 'COPIES_OUT_OF_RANGE' });
