@@ -7,7 +7,7 @@ import { createPrivateKey, sign } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { challengeSignedData, type CardProfile, type CardScenario } from '@konbini/protocol';
+import { challengeSignedData, type CardProfile, type CardScenario, type CityDataset } from '@konbini/protocol';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const CARDS = join(ROOT, 'var/fixtures/cards');
@@ -23,6 +23,20 @@ export function fixtureCard(scenario: CardScenario, nth = 0): CardProfile {
   const card = fixtureCards().filter((c) => c.scenario === scenario)[nth];
   if (!card) throw new Error(`no fixture card #${nth} for scenario ${scenario}: run npm run setup`);
   return card;
+}
+
+/** A dev-PKI certificate and key by manifest name (var/pki, made by npm run setup). */
+export function pkiPem(name: string): { cert: string; key: string } {
+  const pki = join(ROOT, 'var/pki');
+  const manifest = JSON.parse(readFileSync(join(pki, 'manifest.json'), 'utf8')) as { certs: Record<string, { cert: string; key: string }> };
+  const rec = manifest.certs[name];
+  if (!rec) throw new Error(`no ${name} in the dev PKI`);
+  return { cert: readFileSync(join(pki, rec.cert), 'utf8'), key: readFileSync(join(pki, rec.key), 'utf8') };
+}
+
+/** The fixture city's dataset (var/fixtures/city-<code>.json). */
+export function fixtureCity(code: string): CityDataset {
+  return JSON.parse(readFileSync(join(ROOT, 'var/fixtures', `city-${code}.json`), 'utf8')) as CityDataset;
 }
 
 export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
