@@ -128,8 +128,9 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
   for (let copy = 1; copy <= copies; copy++) {
     const pages = spec.pages(copy);
     pages.forEach((page, i) => {
-      const first = i === 0 ? { id: copyStartId(copy) } : {};
-      content.push({ stack: page, ...first, ...(copy > 1 || i > 0 ? { pageBreak: 'before' } : {}) });
+      // the id sits on the page's first node (pdfmake reports the pages of the node itself)
+      const nodes = i === 0 ? [{ ...page[0], id: copyStartId(copy) }, ...page.slice(1)] : page;
+      content.push({ stack: nodes, ...(copy > 1 || i > 0 ? { pageBreak: 'before' } : {}) });
     });
     content.push(attestationNode(head, spec.attestation, copy));
   }
