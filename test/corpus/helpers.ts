@@ -42,7 +42,7 @@ export function fixtureCity(code: string): CityDataset {
 export const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
 /** What a case expects from the peer: an error message with this code, or a close with this code. */
-export type Frame = Record<string, unknown> | { closed: number; reason: string };
+export type Frame = Record<string, unknown>;
 
 /*
  * The centre limits messages per kiosk id (token bucket: burst 40, 10 per second by
