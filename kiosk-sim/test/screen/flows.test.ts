@@ -137,3 +137,29 @@ t.test('idle time-out on the PIN screen, at payment and while the card should be
   t.same(filesUnder(k.screen.trayDir), [], 'nothing printed, not even after the card is taken');
   t.same(filesUnder(k.screen.spoolDir), []);
 });
+
+t.test('waiting for the card: cancel and time-out both go back to start, and a late card starts nothing', async (t) => {
+  const k = await env.open({ prefix: 'place-card', idleMs: 1500 });
+  t.teardown(() => k.close());
+  await k.shows('start');
+  await k.tap('#kiosk [data-action="start"]');
+  await k.shows('place-card');
+  await k.shot('place-card');
+  await k.tap('#kiosk [data-action="cancel"]');
+  await k.shows('start');
+  t.match(await k.page.textContent('#screen'), /中止しました/);
+  await k.tap('#kiosk [data-action="start"]');
+  await k.shows('place-card');
+  await k.shows('start', 5000);
+  t.match(await k.page.textContent('#screen'), /一定時間操作がなかったため/);
+  await k.insert(ok.cardId);
+  await k.page.waitForTimeout(300);
+  t.equal(k.screen.kiosk.state.screen, 'start', 'a card placed on the idle kiosk does not start a session by itself');
+  await k.tap('#kiosk [data-action="start"]');
+  await k.shows('pin');
+  t.pass('the resident who then touches start goes on with the card placed');
+  await k.tap('#kiosk [data-action="cancel"]');
+  await k.shows('end-remove-card');
+  await k.remove();
+  await k.shows('start');
+});
