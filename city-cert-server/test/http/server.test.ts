@@ -52,7 +52,14 @@ t.test('menu for an eligible resident offers the resident record, and nothing pe
   t.same(m.items, [{ certType: 'resident-record', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] }]);
   t.same(
     m.refusals.map((x) => [x.certType, x.code]),
-    ['resident-entries', 'seal', 'tax-income', 'koseki-full', 'koseki-individual', 'koseki-fuhyo'].map((c) => [c, 'CERT_TYPE_NOT_OFFERED']),
+    [
+      ['resident-entries', 'CERT_TYPE_NOT_OFFERED'], // no fee in this city's table
+      ['seal', 'SEAL_NOT_REGISTERED'],
+      ['tax-income', 'TAX_RECORD_MISSING'],
+      ['koseki-full', 'CERT_TYPE_NOT_OFFERED'],
+      ['koseki-individual', 'CERT_TYPE_NOT_OFFERED'],
+      ['koseki-fuhyo', 'CERT_TYPE_NOT_OFFERED'],
+    ],
   );
   t.notMatch(r.body.toString('utf8'), /髙橋|一郎|緑町/);
 });
@@ -169,7 +176,7 @@ t.test('issue: copies multiply the fee', async (t) => {
 t.test('issue refusals', async (t) => {
   const cases: [string, Record<string, unknown>, number, string][] = [
     ['unknown type', { certType: 'passport' }, 400, 'CERT_TYPE_UNKNOWN'],
-    ['known type not offered', { certType: 'seal' }, 403, 'CERT_TYPE_NOT_OFFERED'],
+    ['known type not offered', { certType: 'koseki-full' }, 403, 'CERT_TYPE_NOT_OFFERED'],
     ['11 copies', { copies: 11 }, 400, 'COPIES_OUT_OF_RANGE'],
     ['0 copies', { copies: 0 }, 400, 'COPIES_OUT_OF_RANGE'],
     ['foreign details for a national', { options: { includeForeignDetails: true } }, 400, 'OPTION_NOT_ALLOWED'],

@@ -46,7 +46,8 @@ t.test('model', async (t) => {
   t.equal(m.headName, '髙橋　一郎');
   t.equal(m.address, view.household.address);
   t.same([m.copyNumber, m.copies], [1, 2]);
-  t.same(m.options, { includeRelationship: true, includeHonseki: false, includeForeignDetails: false });
+  t.same(m.options, { includeRelationship: true, includeHonseki: false, includeForeignDetails: false, includeMyNumber: false });
+  t.equal(m.certType, 'resident-record');
   t.notOk(m.persons.some((x) => x.givenName === '源蔵' || x.givenName === '去'));
   t.notOk('id' in m.persons[0]!, 'no resident ids on paper');
 });
