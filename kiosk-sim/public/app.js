@@ -231,7 +231,7 @@ function picture(kind) {
   if (kind === 'place') body = card(0) + arrow(92, 132) + reader;
   else if (kind === 'remove') body = card(52) + reader + arrow(40, 2);
   else body = '<rect x="80" y="150" width="240" height="50" rx="10" fill="#2b2b2b"/><rect x="140" y="40" width="120" height="150" fill="#fff" stroke="#111" stroke-width="4"/><path d="M158 70 H242 M158 92 H242 M158 114 H220" stroke="#777" stroke-width="6"/>';
-  return `<svg class="picture" viewBox="0 0 400 210" width="400" height="210" aria-hidden="true">${body}</svg>`;
+  return `<svg class="picture" viewBox="0 -8 400 218" width="400" height="218" aria-hidden="true">${body}</svg>`;
 }
 
 function wait(title, hint) {
