@@ -7,6 +7,7 @@
 //
 // Environment (all optional): KONBINI_HOST (127.0.0.1), KONBINI_CENTRE_PORT (7444),
 // KONBINI_CITY_PORT (7450: first city, the next ones follow; 0 = any free port),
+// KONBINI_KIOSK_SCREEN_PORT (7480),
 // KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ mkdirSync(logDir, { recursive: true });
 const HOST = process.env.KONBINI_HOST ?? '127.0.0.1';
 const CENTRE_PORT = Number(process.env.KONBINI_CENTRE_PORT ?? 7444);
 const CITY_BASE_PORT = Number(process.env.KONBINI_CITY_PORT ?? 7450);
+const KIOSK_SCREEN_PORT = Number(process.env.KONBINI_KIOSK_SCREEN_PORT ?? 7480);
 
 let manifest;
 try {
@@ -160,7 +162,13 @@ try {
   };
   const kioskConfigPath = join(runDir, 'kiosk.json');
   writeFileSync(kioskConfigPath, JSON.stringify(kioskConfig, null, 2));
+  const screen = await launch('kiosk-screen', [
+    'kiosk-sim/bin/kiosk-sim.js', 'screen',
+    '--config', kioskConfigPath, '--host', HOST, '--port', String(KIOSK_SCREEN_PORT),
+    '--tray', join(stateDir, 'tray'),
+  ]);
   const configFlag = stateDir === join(root, 'var') ? '' : ` --config ${kioskConfigPath}`;
+  console.log(`kiosk screen: ${screen.url} (pid ${screen.pid}, log ${relative(process.cwd(), screen.logPath)}; open it in a browser, cards in the side panel)`);
   console.log(`kiosk ${kioskId}: headless CLI, configured by ${relative(process.cwd(), kioskConfigPath)}`);
   console.log(`  npx kiosk-sim card list${configFlag}`);
   console.log(`  npx kiosk-sim issue --card C0001 --pin <PIN from card list> --type resident-record --tray var/tray${configFlag}`);
