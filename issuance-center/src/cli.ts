@@ -1,7 +1,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './http/app.js';
-import { loadConfig, type CentreConfigFile } from './config.js';
+import { randomBytes } from 'node:crypto';
+import { defaultOperatorsFile, loadConfig, type CentreConfigFile } from './config.js';
+import { OperatorFile } from './ops/operators.js';
+import { totp } from './ops/totp.js';
 import { dbConfigFromArg, type DbConfig } from './ledger/db.js';
 import { SqlLedger } from './ledger/sql-ledger.js';
 import { settlementCsv, type CommissionRates } from './ledger/settlement.js';
@@ -10,6 +13,8 @@ const USAGE = `usage:
   issuance-center serve --config <centre.json> [--port N] [--host H]
   issuance-center ledger verify [--db <dir|postgres://…>] [--config <centre.json>]
   issuance-center settle --month YYYY-MM [--format csv|json] [--commission YEN] [--db <dir|postgres://…>] [--config <centre.json>]
+  issuance-center operator add <name> [--operators <file>] [--config <centre.json>] [--password-stdin]
+  issuance-center operator code <name> [--operators <file>] [--config <centre.json>]   (development: the current TOTP code)
 
 --db: a PGlite data directory or a PostgreSQL URL; default: the config's ledger,
 else $KONBINI_STATE_DIR/centre-ledger (var/centre-ledger). A PGlite directory may
@@ -48,6 +53,9 @@ async function serve(rest: string[]): Promise<number> {
   await app.listen({ port, host });
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
+  if (app.cityApi) process.stdout.write(`city-api https://${cfg.options.cityApiListen!.host}:${app.cityApi.port()}/v1/card-links\n`);
+  if (app.operatorConsole) process.stdout.write(`console ${app.operatorConsole.url()}\n`);
+  app.log.info({ event: 'service-hours', mode: cfg.options.serviceHours }, cfg.options.serviceHours === 'enforce' ? 'service hours enforced' : 'service hours NOT enforced (serviceHours: always-open)');
   process.stdout.write(`listening wss://${host}:${actual}/v1/kiosk\n`);
   const stop = () => {
     app.close().then(() => process.exit(0), () => process.exit(1));
@@ -102,7 +110,44 @@ async function settleCommand(rest: string[]): Promise<number> {
   }
 }
 
+function operatorsFileFrom(file: string | undefined, config: string | undefined): OperatorFile {
+  if (file) return new OperatorFile(resolve(file));
+  const fromConfig = config ? loadConfig(config).options.console?.operators : undefined;
+  return new OperatorFile(typeof fromConfig === 'string' ? fromConfig : defaultOperatorsFile());
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function operatorCommand(sub: string | undefined, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { operators: { type: 'string' }, config: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+  });
+  const name = positionals[0];
+  if (!name || (sub !== 'add' && sub !== 'code')) return usage(2);
+  const file = operatorsFileFrom(values.operators, values.config);
+  if (sub === 'code') {
+    const op = file.find(name);
+    if (!op) throw new Error(`no operator ${name} in ${file.path}`);
+    process.stdout.write(`${totp(op.totpSecret, new Date())}\n`);
+    return 0;
+  }
+  const given = values['password-stdin'] ? await readStdin() : process.env.KONBINI_OPERATOR_PASSWORD;
+  const password = given ?? randomBytes(12).toString('base64url');
+  const { totpSecret, otpauth } = await file.add(name, password);
+  // Shown once: the file keeps only the password's scrypt hash.
+  if (given === undefined) process.stdout.write(`password ${password}\n`);
+  process.stdout.write(`totp-secret ${totpSecret}\notpauth ${otpauth}\noperators ${file.path}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'operator') return operatorCommand(argv[1], argv.slice(2));
   const [command, sub, ...rest] = argv;
   if (command === 'serve') return serve([sub, ...rest].filter((x): x is string => x !== undefined));
   if (command === 'ledger' && sub === 'verify') return verify(rest);

@@ -4,6 +4,7 @@ import type { CentreDirectory, CertType } from '@konbini/protocol';
 import type { CentreOptions } from './http/app.js';
 import { fingerprintOf } from './routing/city-client.js';
 import type { CityEntry } from './routing/directory.js';
+import { parseHours, type CityHours, type ServiceHoursMode } from './routing/service-hours.js';
 
 /**
  * The centre's configuration file (JSON). Paths are relative to the file. City
@@ -20,7 +21,14 @@ export interface CentreConfigFile {
   jpki: { roots: string[]; crl?: string; crlRefreshSeconds?: number; requireCrl?: boolean };
   /** Directory seed (cities, card links, kiosks) as the fixtures write it. */
   directory: string;
-  cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended' }[];
+  /** hours: the city's own service hours (default: the directory's, else 6:30-23:00, closed 12/29-1/3), with per-type hours in `byType`. */
+  cities: { code: string; endpoint: string; fingerprint256?: string; cert?: string; status?: 'active' | 'suspended'; hours?: Partial<CityHours> }[];
+  /** "enforce" applies the cities' service hours; "always-open" (the default, for development) does not. */
+  serviceHours?: ServiceHoursMode;
+  /** The LGWAN-side listener where cities add and remove their card links (mutual TLS, pinned). */
+  cityApi?: { host?: string; port: number };
+  /** The operator console: its listener, and the operators' file (default $KONBINI_STATE_DIR/centre-operators.json). */
+  console?: { host?: string; port: number; operators?: string; secureCookie?: boolean };
   /** Evidence ledger: a PGlite data directory (relative to this file) or a PostgreSQL URL. */
   ledger?: { dataDir?: string; url?: string };
   /** Messages per kiosk id: burst, then per second (default 40, 10). */
@@ -41,7 +49,8 @@ export function loadConfig(path: string): { host: string; port: number; options:
     if (!known) throw new Error(`config: city ${c.code} is not in the directory`);
     const fingerprint256 = c.fingerprint256 ?? (c.cert ? fingerprintOf(read(c.cert)) : undefined);
     if (!fingerprint256) throw new Error(`config: city ${c.code} needs fingerprint256 or cert to pin`);
-    return { ...known, endpoint: c.endpoint, fingerprint256, status: c.status ?? 'active' };
+    const { serviceHours, lgwanCertSha256: _pinnedInFixtures, ...rest } = known;
+    return { ...rest, endpoint: c.endpoint, fingerprint256, status: c.status ?? 'active', hours: parseHours({ ...serviceHours, ...c.hours }) };
   });
   return {
     file,
@@ -65,7 +74,22 @@ export function loadConfig(path: string): { host: string; port: number; options:
       directory: { cities, cards: dir.cards, kiosks: dir.kiosks },
       kioskRate: file.kioskRate,
       metricsListen: file.metrics ? { host: file.metrics.host ?? '127.0.0.1', port: file.metrics.port } : undefined,
+      serviceHours: file.serviceHours ?? 'always-open',
+      cityApiListen: file.cityApi ? { host: file.cityApi.host ?? '127.0.0.1', port: file.cityApi.port } : undefined,
+      console: file.console
+        ? {
+            listen: { host: file.console.host ?? '127.0.0.1', port: file.console.port },
+            operators: file.console.operators ? resolve(base, file.console.operators) : defaultOperatorsFile(),
+            secureCookie: file.console.secureCookie,
+          }
+        : undefined,
+      settlementRates: file.settlement ? { perCopy: file.settlement.commissionPerCopy, byType: file.settlement.commissionByType } : undefined,
       ledgerDb: file.ledger?.url ? { url: file.ledger.url } : file.ledger?.dataDir ? { dataDir: resolve(base, file.ledger.dataDir) } : undefined,
     },
   };
+}
+
+/** Where `operator add` writes and the console reads operators unless configured. */
+export function defaultOperatorsFile(): string {
+  return resolve(process.env.KONBINI_STATE_DIR ?? 'var', 'centre-operators.json');
 }

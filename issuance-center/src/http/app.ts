@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -11,7 +12,14 @@ import { CardValidator, type CardTrust } from '../auth/card-validator.js';
 import { CardAuthenticator } from '../auth/card-authenticator.js';
 import { CrlSource } from '../auth/crl-source.js';
 import { CityClient, type LgwanTls } from '../routing/city-client.js';
-import { Directory, type CardEntry, type CityEntry, type KioskEntry } from '../routing/directory.js';
+import { Directory, type CardEntry, type CityDirectory, type DirectoryEvent, type CityEntry, type KioskEntry } from '../routing/directory.js';
+import { SqlDirectory } from '../routing/sql-directory.js';
+import type { ServiceHoursMode } from '../routing/service-hours.js';
+import { openDb, type SqlDb } from '../ledger/db.js';
+import { MemoryAudit, SqlAudit, type AuditLog } from '../ops/audit.js';
+import { cityApi } from './city-api.js';
+import { operatorConsole, type ConsoleOptions } from '../ops/console.js';
+import type { CommissionRates, Settlement } from '../ledger/settlement.js';
 import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
 import { SqlLedger } from '../ledger/sql-ledger.js';
 import type { DbConfig } from '../ledger/db.js';
@@ -35,7 +43,8 @@ export interface CentreOptions {
    * `crlRefreshMs` (`crlLocation`). `requireCrl` refuses cards while no CRL is loaded.
    */
   jpki: { roots: string[]; crlDer?: Buffer; crlLocation?: string; crlRefreshMs?: number; requireCrl?: boolean };
-  directory: Directory | { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
+  /** Cities, card links and kiosks. With `ledgerDb` the cities and card links live in that database (seeded from these), shared by every instance on it. */
+  directory: CityDirectory | { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
   /** The origin kiosks sign into their challenge context; default wss://localhost:<port>. */
   origin?: string;
   /** The evidence ledger; or `ledgerDb` to open the SQL ledger at start (PGlite dir or postgres URL). Neither: in memory. */
@@ -50,16 +59,32 @@ export interface CentreOptions {
   processMetrics?: boolean;
   /** Messages per kiosk id: burst and sustained per second (default 40 and 10). */
   kioskRate?: { burst: number; perSecond: number };
+  /**
+   * `enforce`: each city's service hours (6:30-23:00 Asia/Tokyo, closed 12/29-1/3,
+   * and the per-type hours a city sets). `always-open` (the default here, so tests
+   * and the development stack work at any hour): hours are not checked.
+   */
+  serviceHours?: ServiceHoursMode;
+  /** The LGWAN-side listener where cities maintain their card links (mutual TLS, pinned city certificates). */
+  cityApiListen?: { host: string; port: number };
+  /** The operator console and API on their own listener. */
+  console?: ConsoleOptions;
+  /** Commission withheld per printed copy for the console's settlement (default 115 yen, a placeholder). */
+  settlementRates?: CommissionRates;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    directory: Directory;
+    directory: CityDirectory;
+    audit: AuditLog;
+    connectedKiosks: Map<string, { since: string; connections: number }>;
     ledger: Ledger;
     challenges: ChallengeStore;
     crls: CrlSource | undefined;
     kioskSockets: WebSocketServer;
     metrics: CentreMetrics;
+    cityApi?: ReturnType<typeof cityApi>;
+    operatorConsole?: ReturnType<typeof operatorConsole>;
   }
 }
 
@@ -81,20 +106,51 @@ export function buildApp(opts: CentreOptions) {
     },
   });
 
-  const directory = opts.directory instanceof Directory ? opts.directory : new Directory(opts.directory);
+  const seed = 'kiosk' in opts.directory ? undefined : opts.directory;
+  let directory: CityDirectory;
   let ledger: Ledger;
-  if (opts.ledger) ledger = opts.ledger;
-  else if (opts.ledgerDb) {
-    const opening = SqlLedger.open(opts.ledgerDb);
-    opening.catch(() => undefined); // reported by onReady
-    ledger = deferredLedger(opening);
+  let audit: AuditLog;
+  let dbReady: Promise<SqlDb> | undefined;
+  let settlement: ((month: string) => Promise<Settlement>) | undefined;
+  const needsDb = opts.ledgerDb !== undefined || opts.console !== undefined;
+  if (needsDb) {
+    // One database for the ledger, the directories, operators and the audit log:
+    // PGlite (a directory, or memory when only the console needs one) or PostgreSQL.
+    const dbOpening = openDb(opts.ledgerDb ?? {});
+    const parts = dbOpening.then(async (db: SqlDb) => ({
+      db,
+      ledger: opts.ledger ?? (opts.ledgerDb ? await SqlLedger.open(db) : new MemoryLedger()),
+      directory: seed && opts.ledgerDb ? await SqlDirectory.open(db, seed) : undefined,
+      audit: await SqlAudit.open(db),
+    }));
+    parts.catch(() => undefined); // reported by onReady
+    dbReady = parts.then((p) => p.db);
+    if (opts.ledgerDb && !opts.ledger) {
+      const rates = opts.settlementRates ?? { perCopy: 115 };
+      settlement = async (month) => ((await parts).ledger as SqlLedger).settlement(month, rates);
+    }
+    const memory = seed ? new Directory(seed) : (opts.directory as CityDirectory);
+    let opened: CityDirectory | undefined;
+    directory = seed && opts.ledgerDb ? deferredDirectory(() => opened, parts.then((p) => p.directory!)) : memory;
+    ledger = opts.ledger ?? deferredLedger(parts.then((p) => p.ledger));
+    audit = deferredAudit(parts.then((p) => p.audit));
     app.addHook('onReady', async () => {
-      await opening;
+      opened = (await parts).directory;
     });
     app.addHook('onClose', async () => {
-      await (await opening.catch(() => undefined))?.close();
+      const p = await parts.catch(() => undefined);
+      if (!p) return;
+      await p.directory?.close();
+      await p.db.close();
     });
-  } else ledger = new MemoryLedger();
+  } else {
+    directory = seed ? new Directory(seed) : (opts.directory as CityDirectory);
+    ledger = opts.ledger ?? new MemoryLedger();
+    audit = new MemoryAudit();
+  }
+  const connectedKiosks = new Map<string, { since: string; connections: number }>();
+  app.decorate('audit', audit);
+  app.decorate('connectedKiosks', connectedKiosks);
   const challenges = new ChallengeStore(() => now().getTime());
   const roots = opts.jpki.roots.map((pem) => new X509Certificate(pem));
   const crls = opts.jpki.crlLocation
@@ -152,8 +208,12 @@ export function buildApp(opts: CentreOptions) {
       }
       logger.info({ event: 'kiosk-connected', kioskId: kiosk.kioskId, storeId: kiosk.storeId }, 'kiosk connected');
       metrics.kiosksConnected.inc();
+      const seen = connectedKiosks.get(kiosk.kioskId) ?? { since: now().toISOString(), connections: 0 };
+      seen.connections += 1;
+      connectedKiosks.set(kiosk.kioskId, seen);
       ws.on('close', () => {
         metrics.kiosksConnected.dec();
+        if (--seen.connections === 0) connectedKiosks.delete(kiosk.kioskId);
         logger.info({ event: 'kiosk-disconnected', kioskId: kiosk.kioskId }, 'kiosk disconnected');
       });
       ws.on('error', (err) => {
@@ -167,7 +227,7 @@ export function buildApp(opts: CentreOptions) {
           auditRefusal(logger, metrics, e, { kioskId: kiosk.kioskId }, 'kiosk-frame');
         } else logger.warn({ kioskId: kiosk.kioskId, code }, 'kiosk socket error');
       });
-      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate, hoursMode: opts.serviceHours ?? 'always-open' });
     });
   });
 
@@ -194,6 +254,24 @@ export function buildApp(opts: CentreOptions) {
     app.addHook('onClose', () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
   }
 
+  if (opts.cityApiListen) {
+    const api = cityApi({ tls: opts.lgwanTls, directory, audit, now, log: logger, metrics });
+    app.decorate('cityApi', api);
+    app.addHook('onReady', async () => {
+      await api.listen(opts.cityApiListen!);
+    });
+    app.addHook('onClose', async () => api.close());
+  }
+
+  if (opts.console) {
+    const ops = operatorConsole(opts.console, { db: dbReady!, directory, ledger, audit, now, log: logger, connectedKiosks, metrics, settlement });
+    app.decorate('operatorConsole', ops);
+    app.addHook('onReady', async () => {
+      await ops.listen(opts.console!.listen);
+    });
+    app.addHook('onClose', async () => ops.close());
+  }
+
   // preClose, not onClose: the server's close waits for every socket, and an
   // upgraded kiosk socket never ends on its own.
   app.addHook('preClose', async () => {
@@ -212,5 +290,37 @@ function deferredLedger(opening: Promise<Ledger>): Ledger {
     delivered: async (...a) => (await opening).delivered(...a),
     outcome: async (...a) => (await opening).outcome(...a),
     get: async (id) => (await opening).get(id),
+  };
+}
+
+/** The SQL directory once open; async calls wait for it, sync ones exist only after start. */
+function deferredDirectory(current: () => CityDirectory | undefined, opening: Promise<CityDirectory>): CityDirectory {
+  const now = (): CityDirectory => {
+    const d = current();
+    if (!d) throw new KonbiniError('INTERNAL', { reason: 'directory-not-open' });
+    return d;
+  };
+  const events = new EventEmitter<{ change: [DirectoryEvent] }>();
+  opening.then((d) => d.events.on('change', (e) => events.emit('change', e))).catch(() => undefined);
+  return {
+    events,
+    kiosk: (id) => now().kiosk(id),
+    kiosks: () => now().kiosks(),
+    city: (code) => now().city(code),
+    cities: () => now().cities(),
+    cityByFingerprint: (fp) => now().cityByFingerprint(fp),
+    cityForCard: async (serial, at) => (await opening).cityForCard(serial, at),
+    setCityStatus: async (code, status) => (await opening).setCityStatus(code, status),
+    linkCard: async (card) => (await opening).linkCard(card),
+    addLink: async (...a) => (await opening).addLink(...a),
+    removeLink: async (...a) => (await opening).removeLink(...a),
+    close: async () => undefined,
+  };
+}
+
+function deferredAudit(opening: Promise<AuditLog>): AuditLog {
+  return {
+    record: async (e) => (await opening).record(e),
+    list: async (q) => (await opening).list(q),
   };
 }

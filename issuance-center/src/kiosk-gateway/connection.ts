@@ -21,7 +21,8 @@ import type { ChallengeStore } from '../auth/challenge-store.js';
 import type { ValidatedCard } from '../auth/card-validator.js';
 import type { CardAuthenticator } from '../auth/card-authenticator.js';
 import type { CityClient } from '../routing/city-client.js';
-import type { CityEntry, Directory, KioskEntry } from '../routing/directory.js';
+import type { CityDirectory, CityEntry, KioskEntry } from '../routing/directory.js';
+import { checkHours, isOpen, STANDARD_HOURS, type ServiceHoursMode } from '../routing/service-hours.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { auditRefusal, type CentreMetrics } from '../http/metrics.js';
 import type { KioskRateLimiter } from './rate-limit.js';
@@ -29,13 +30,14 @@ import type { KioskRateLimiter } from './rate-limit.js';
 export interface GatewayDeps {
   challenges: ChallengeStore;
   auth: CardAuthenticator;
-  directory: Directory;
+  directory: CityDirectory;
   cities: CityClient;
   ledger: Ledger;
   now: () => Date;
   log: Logger;
   metrics: CentreMetrics;
   rate: KioskRateLimiter;
+  hoursMode: ServiceHoursMode;
 }
 
 /** Pause the city stream while this much is queued towards a slow kiosk. */
@@ -165,8 +167,16 @@ export class KioskConnection {
     const card = this.deps.auth.finish(this.kiosk.kioskId, msg.sessionId, state.card, msg.signature);
     stopTimer();
     const now = this.deps.now();
-    const city = this.deps.directory.cityForCard(card.serial, now);
+    const city = await this.deps.directory.cityForCard(card.serial, now);
+    const hours = city.hours ?? STANDARD_HOURS;
+    checkHours(this.deps.hoursMode, hours, city.code, now);
     const menu = await this.deps.cities.menu(city, { cardSerial: card.serial, kioskId: this.kiosk.kioskId });
+    if (this.deps.hoursMode === 'enforce' && hours.byType) {
+      // A type outside the hours its city sets is shown as refused, with its reason.
+      const closed = menu.items.filter((i) => !isOpen(hours, now, i.certType));
+      menu.items = menu.items.filter((i) => !closed.includes(i));
+      menu.refusals = [...menu.refusals, ...closed.map((i) => ({ certType: i.certType, code: 'CERT_TYPE_OUTSIDE_HOURS' as const }))];
+    }
     if (this.closed) return;
     this.state = { step: 'authenticated', sessionId: msg.sessionId, card, city };
     this.deps.metrics.sessions.inc({ stage: 'authenticated' });
@@ -180,8 +190,12 @@ export class KioskConnection {
     if (state.step !== 'authenticated') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step });
     if (!isCertType(msg.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN');
     if (msg.copies < MIN_COPIES || msg.copies > MAX_COPIES) throw new KonbiniError('COPIES_OUT_OF_RANGE');
+    const { card, sessionId } = state;
+    // Re-read: the city may have been suspended (on any instance) since the menu.
+    const city = this.deps.directory.city(state.city.code) ?? state.city;
+    if (city.status !== 'active') throw new KonbiniError('CITY_SUSPENDED', { cityCode: city.code });
+    checkHours(this.deps.hoursMode, city.hours ?? STANDARD_HOURS, city.code, this.deps.now(), msg.certType);
     const issuanceId = randomUUID();
-    const { card, city, sessionId } = state;
     const log = this.deps.log.child({ issuanceId, kioskId: this.kiosk.kioskId, cityCode: city.code });
     const csh = cardSerialHmac(issuanceId, card.serial);
     // The ledger first: if it cannot record, nothing is requested and the session stays at the menu.

@@ -15,6 +15,12 @@ export interface SqlDb extends Queryable {
   /** Run `fn` in one transaction on one connection; rolled back if it throws. */
   transaction<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   exec(sql: string): Promise<void>;
+  /**
+   * LISTEN on `channel`: PostgreSQL on its own connection (reconnected after a
+   * loss, then `onReconnect`, since notices sent meanwhile are gone); PGlite in
+   * its own process. Returns the unlisten.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,7 @@ async function openPglite(dataDir?: string): Promise<SqlDb> {
     exec: async (sql) => {
       await db.exec(sql);
     },
+    listen: async (channel, onMessage) => db.listen(channel, onMessage),
     close: () => db.close(),
   };
 }
@@ -78,6 +85,53 @@ async function openPostgres(url: string): Promise<SqlDb> {
     exec: async (sql) => {
       await pool.query(sql);
     },
+    listen: (channel, onMessage, onReconnect) => listenPostgres(pg, url, channel, onMessage, onReconnect),
     close: () => pool.end(),
+  };
+}
+
+/** A dedicated connection for LISTEN (a pooled one would be handed to queries). */
+async function listenPostgres(
+  pg: typeof import('pg').default,
+  url: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onReconnect?: () => void,
+): Promise<() => Promise<void>> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new RangeError(`channel name ${channel}`);
+  let stopped = false;
+  let client: import('pg').Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const reconnectLater = () => {
+    if (stopped) return;
+    retry = setTimeout(() => void connect().then(() => onReconnect?.(), reconnectLater), 1000);
+  };
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', (n) => {
+      if (n.channel === channel) onMessage(n.payload ?? '');
+    });
+    const lost = () => {
+      if (stopped || client !== c) return;
+      client = undefined;
+      c.end().catch(() => undefined);
+      reconnectLater();
+    };
+    c.on('error', lost);
+    c.on('end', lost);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (err) {
+      c.end().catch(() => undefined);
+      throw err;
+    }
+    client = c;
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
   };
 }

@@ -1,4 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { KonbiniError } from '@konbini/protocol';
+import type { CityHours } from './service-hours.js';
 
 export interface CityEntry {
   code: string;
@@ -10,6 +12,8 @@ export interface CityEntry {
   fingerprint256: string;
   status: 'active' | 'suspended';
   fees: Record<string, number>;
+  /** Service hours (Asia/Tokyo); absent: 6:30-23:00, closed 12/29-1/3. */
+  hours?: CityHours;
 }
 
 export interface CardEntry {
@@ -31,55 +35,126 @@ export function tokyoDate(now: Date): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
 }
 
+/** The Asia/Tokyo day after `now`: a link added today is used from then (継続利用 rule). */
+export function tokyoTomorrow(now: Date): string {
+  return tokyoDate(new Date(now.getTime() + 24 * 3600_000));
+}
+
+export const normaliseFingerprint = (fp: string) => fp.toLowerCase().replace(/:/g, '');
+export const normaliseSerial = (s: string) => s.toLowerCase();
+
+export type DirectoryEvent = { kind: 'city'; code: string; status: CityEntry['status'] };
+
 /**
  * The centre's directories: which city a card belongs to, how to reach and
- * recognise each city, and which kiosks may connect. Held in memory for the
- * skeleton; the interface is what the PostgreSQL-backed version keeps.
+ * recognise each city, and which kiosks may connect. `Directory` keeps them in
+ * memory (tests, the development stack without a database); `SqlDirectory`
+ * keeps cities and card links in the centre's PostgreSQL, shared by instances.
  */
-export class Directory {
-  private readonly cities = new Map<string, CityEntry>();
+export interface CityDirectory {
+  kiosk(kioskId: string): KioskEntry;
+  kiosks(): KioskEntry[];
+  city(code: string): CityEntry | undefined;
+  cities(): CityEntry[];
+  /** The city whose pinned certificate this is (the city leg's client certificates). */
+  cityByFingerprint(fingerprint256: string): CityEntry | undefined;
+  /** Route a card to its city: linked, link in force today, city known and active. */
+  cityForCard(serial: string, now: Date): Promise<CityEntry>;
+  /** Suspend or resume a city, on every instance sharing this directory. */
+  setCityStatus(code: string, status: CityEntry['status']): Promise<CityEntry>;
+  /** Seed or replace a link as given (configuration, tests). */
+  linkCard(card: CardEntry): Promise<void>;
+  /** A city adds a link for its resident's card, valid from tomorrow; refused if another city holds the card. */
+  addLink(serial: string, cityCode: string, now: Date): Promise<CardEntry>;
+  /** A city removes a link of its own. */
+  removeLink(serial: string, cityCode: string, now: Date): Promise<void>;
+  readonly events: EventEmitter<{ change: [DirectoryEvent] }>;
+  close(): Promise<void>;
+}
+
+export class Directory implements CityDirectory {
+  protected readonly cityMap = new Map<string, CityEntry>();
   private readonly cards = new Map<string, CardEntry>();
-  private readonly kiosks = new Map<string, KioskEntry>();
+  private readonly kioskMap = new Map<string, KioskEntry>();
+  readonly events = new EventEmitter<{ change: [DirectoryEvent] }>();
 
   constructor(init: { cities?: CityEntry[]; cards?: CardEntry[]; kiosks?: KioskEntry[] } = {}) {
     for (const c of init.cities ?? []) this.upsertCity(c);
-    for (const c of init.cards ?? []) this.linkCard(c);
-    for (const k of init.kiosks ?? []) this.kiosks.set(k.kioskId, k);
+    for (const c of init.cards ?? []) this.cards.set(normaliseSerial(c.serial), c);
+    for (const k of init.kiosks ?? []) this.kioskMap.set(k.kioskId, k);
   }
 
   upsertCity(city: CityEntry): void {
-    this.cities.set(city.code, { ...city, fingerprint256: city.fingerprint256.toLowerCase().replace(/:/g, '') });
+    this.cityMap.set(city.code, { ...city, fingerprint256: normaliseFingerprint(city.fingerprint256) });
   }
 
-  linkCard(card: CardEntry): void {
-    this.cards.set(card.serial.toLowerCase(), card);
+  async linkCard(card: CardEntry): Promise<void> {
+    this.cards.set(normaliseSerial(card.serial), card);
   }
 
-  setCityStatus(code: string, status: CityEntry['status']): void {
-    const city = this.cities.get(code);
+  async addLink(serial: string, cityCode: string, now: Date): Promise<CardEntry> {
+    const key = normaliseSerial(serial);
+    const held = this.cards.get(key);
+    if (held && held.cityCode !== cityCode) throw new KonbiniError('FORBIDDEN', { cityCode, reason: 'card-of-another-city' });
+    if (held) return held;
+    const card = { serial: key, cityCode, validFrom: tokyoTomorrow(now) };
+    this.cards.set(key, card);
+    return card;
+  }
+
+  async removeLink(serial: string, cityCode: string): Promise<void> {
+    const key = normaliseSerial(serial);
+    const held = this.cards.get(key);
+    if (!held) throw new KonbiniError('CARD_NOT_LINKED', { cityCode });
+    if (held.cityCode !== cityCode) throw new KonbiniError('FORBIDDEN', { cityCode, reason: 'card-of-another-city' });
+    this.cards.delete(key);
+  }
+
+  async setCityStatus(code: string, status: CityEntry['status']): Promise<CityEntry> {
+    const city = this.cityMap.get(code);
     if (!city) throw new KonbiniError('CITY_UNKNOWN', { cityCode: code });
     city.status = status;
+    this.events.emit('change', { kind: 'city', code, status });
+    return city;
   }
 
   kiosk(kioskId: string): KioskEntry {
-    const k = this.kiosks.get(kioskId);
+    const k = this.kioskMap.get(kioskId);
     if (!k) throw new KonbiniError('KIOSK_UNKNOWN', { kioskId });
     if (k.status !== 'active') throw new KonbiniError('KIOSK_REVOKED', { kioskId });
     return k;
   }
 
-  /** Route a card to its city: linked, link in force today, city known and active. */
-  cityForCard(serial: string, now: Date): CityEntry {
-    const card = this.cards.get(serial);
+  kiosks(): KioskEntry[] {
+    return [...this.kioskMap.values()];
+  }
+
+  protected async cardLink(serial: string): Promise<CardEntry | undefined> {
+    return this.cards.get(normaliseSerial(serial));
+  }
+
+  async cityForCard(serial: string, now: Date): Promise<CityEntry> {
+    const card = await this.cardLink(serial);
     if (!card) throw new KonbiniError('CARD_NOT_LINKED');
-    if (tokyoDate(now) < card.validFrom) throw new KonbiniError('CARD_LINK_NOT_YET_VALID');
-    const city = this.cities.get(card.cityCode);
+    if (tokyoDate(now) < card.validFrom) throw new KonbiniError('CARD_LINK_NOT_YET_VALID', { cityCode: card.cityCode });
+    const city = this.cityMap.get(card.cityCode);
     if (!city) throw new KonbiniError('CITY_UNKNOWN', { cityCode: card.cityCode });
     if (city.status !== 'active') throw new KonbiniError('CITY_SUSPENDED', { cityCode: city.code });
     return city;
   }
 
   city(code: string): CityEntry | undefined {
-    return this.cities.get(code);
+    return this.cityMap.get(code);
   }
+
+  cities(): CityEntry[] {
+    return [...this.cityMap.values()].sort((a, b) => a.code.localeCompare(b.code));
+  }
+
+  cityByFingerprint(fingerprint256: string): CityEntry | undefined {
+    const fp = normaliseFingerprint(fingerprint256);
+    return [...this.cityMap.values()].find((c) => c.fingerprint256 === fp);
+  }
+
+  async close(): Promise<void> {}
 }

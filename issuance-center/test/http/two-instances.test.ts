@@ -31,8 +31,8 @@ t.test('two centre instances on one PostgreSQL server write one evidence chain',
   const b = await startCentre({ kit, centre: { ledgerDb: { url: pg.url } } });
   t.teardown(() => b.close());
   // Both directories know both cards.
-  a.app.directory.linkCard({ serial: b.card.serial, cityCode: '991015', validFrom: '2000-01-01' });
-  b.app.directory.linkCard({ serial: a.card.serial, cityCode: '991015', validFrom: '2000-01-01' });
+  await a.app.directory.linkCard({ serial: b.card.serial, cityCode: '991015', validFrom: '2000-01-01' });
+  await b.app.directory.linkCard({ serial: a.card.serial, cityCode: '991015', validFrom: '2000-01-01' });
   const runs = await Promise.all([
     ...[1, 2, 3].map(() => issueThrough(a, 'kiosk-K0001', 'K0001')),
     ...[1, 2, 3].map(() => issueThrough(b, 'kiosk-K0002', 'K0002')),
