@@ -9,6 +9,7 @@ import {
   MAX_COPIES,
   MAX_MESSAGE_BYTES,
   cardSerialHmac,
+  cardSerialOf,
   cityIssueRequestSchema,
   cityMenuRequestSchema,
   cityOutcomeRequestSchema,
@@ -450,4 +451,48 @@ t.test('a sealed document with any one byte changed is never printed for another
     );
     t.pass(`${signed ? 'signed' : 'unsigned'}: ${tolerated} of 1500 changes fell in the uncovered bytes and changed nothing compared`);
   }
+});
+
+// ---------------------------------------------------------------- card serial from certificate DER
+
+/** A minimal certificate-shaped DER: SEQUENCE { SEQUENCE { [0] v3, INTEGER serial, SEQUENCE {} }, SEQUENCE {}, BIT STRING }. */
+function certLike(serial: Buffer): Buffer {
+  const tlv = (tag: number, body: Buffer) => {
+    const len = body.length < 0x80 ? Buffer.from([body.length]) : Buffer.from([0x82, body.length >> 8, body.length & 0xff]);
+    return Buffer.concat([Buffer.from([tag]), len, body]);
+  };
+  const tbs = tlv(0x30, Buffer.concat([tlv(0xa0, tlv(0x02, Buffer.from([2]))), tlv(0x02, serial), tlv(0x30, Buffer.alloc(0)), tlv(0x30, Buffer.alloc(200, 0x41))]));
+  return tlv(0x30, Buffer.concat([tbs, tlv(0x30, Buffer.alloc(0)), tlv(0x03, Buffer.from([0]))]));
+}
+
+t.test('cardSerialOf: the serial of a well-formed DER; on anything else only its own TypeError, never a serial read from outside', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 20 }), (serial) => cardSerialOf(certLike(Buffer.from(serial))) === Buffer.from(serial).toString('hex')),
+    opts(),
+  );
+  const inputs = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+    // a well-formed one cut short, or with one byte changed
+    fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 20 }), fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean()).map(([serial, cut, at, xor, truncate]) => {
+      const d = certLike(Buffer.from(serial));
+      if (truncate) return d.subarray(0, cut % d.length);
+      d[at % d.length]! ^= xor;
+      return d;
+    }),
+  );
+  fc.assert(
+    fc.property(inputs, (der) => {
+      let serial: string;
+      try {
+        serial = cardSerialOf(der);
+      } catch (err) {
+        if (err instanceof TypeError && err.message.startsWith('certificate DER')) return;
+        throw err;
+      }
+      if (!/^([0-9a-f]{2})+$/.test(serial)) throw new Error(`serial ${serial}`);
+      if (!der.toString('hex').includes(serial)) throw new Error('a serial that is not in the input');
+    }),
+    opts(2000),
+  );
+  t.pass();
 });
