@@ -146,3 +146,27 @@ export let otherCardKey = '';
 export function setOtherCardKey(pkcs8: string): void {
   otherCardKey = pkcs8;
 }
+
+/**
+ * The kiosk's own device certificate on the kiosk line: refused by TLS (no code can
+ * be sent before the handshake), or after it with the code and a 4403 close.
+ */
+export interface KioskCertCase {
+  name: string;
+  /** dev-PKI name, or 'none' for no client certificate, or 'unknown-cn' (made by the kiosk-line CA for K9999). */
+  cert: string;
+  /** 'tls': the handshake is refused; else the code sent before the 4403 close. */
+  expect: 'tls' | ErrorCode;
+  /** Either is acceptable (a revoked certificate may be caught by the CRL in TLS or by the directory). */
+  orCode?: ErrorCode;
+  todo?: string;
+}
+
+export const KIOSK_CERT_CASES: KioskCertCase[] = [
+  { name: 'no client certificate', cert: 'none', expect: 'tls' },
+  { name: 'an expired kiosk certificate', cert: 'kiosk-expired', expect: 'tls' },
+  { name: 'a kiosk certificate from another CA', cert: 'kiosk-wrong-ca', expect: 'tls' },
+  { name: "the centre's LGWAN certificate (another leg's CA)", cert: 'lgwan-centre', expect: 'tls' },
+  { name: 'a revoked kiosk certificate', cert: 'kiosk-revoked', expect: 'tls', orCode: 'KIOSK_REVOKED' },
+  { name: 'a valid kiosk-line certificate for a kiosk id the directory does not know', cert: 'unknown-cn', expect: 'KIOSK_UNKNOWN' },
+];

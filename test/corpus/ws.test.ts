@@ -1,7 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { startStack } from '../e2e/stack.js';
-import { cardSignature, challenge, fixtureCard, RawKiosk, type Frame } from './helpers.js';
-import { setOtherCardKey, WS_CASES, type WsCase, type WsContext } from './ws.cases.js';
+import { cardSignature, challenge, fixtureCard, pkiPem, RawKiosk, type Frame } from './helpers.js';
+import { KIOSK_CERT_CASES, setOtherCardKey, WS_CASES, type WsCase, type WsContext } from './ws.cases.js';
 
 /*
  * The WebSocket corpus against the real centre (and the real city behind it), in
@@ -103,3 +107,42 @@ t.test(`${WS_CASES.length} WebSocket cases`, async (t) => {
     });
   }
 });
+
+t.test(`${KIOSK_CERT_CASES.length} kiosk device-certificate cases`, async (t) => {
+  const kioskCa = pkiPem('kiosk-line-ca');
+  for (const c of KIOSK_CERT_CASES) {
+    await t.test(c.name, { todo: c.todo }, async (t) => {
+      const tls = c.cert === 'none' ? { ca: kioskCa.cert } : c.cert === 'unknown-cn' ? { ...unknownKiosk(kioskCa), ca: kioskCa.cert } : { ...pkiPem(c.cert), ca: kioskCa.cert };
+      let k: RawKiosk;
+      try {
+        k = await RawKiosk.connect(stack.centreUrl, tls as { key: string; cert: string; ca: string });
+      } catch (err) {
+        t.equal(c.expect, 'tls', `the TLS handshake refused it (${(err as Error).message.slice(0, 60)})`);
+        return;
+      }
+      try {
+        const m = await k.next();
+        t.ok(m.type === 'error' && (m.code === c.expect || m.code === c.orCode), `refused with ${String(m.code ?? m.closed)}`);
+        t.equal((await k.closed).closed, 4403, 'then closed 4403');
+      } finally {
+        k.close();
+      }
+    });
+  }
+});
+
+/** A certificate from the kiosk-line CA for K9999, which no directory lists. */
+function unknownKiosk(ca: { cert: string; key: string }): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'konbini-corpus-kiosk-'));
+  try {
+    writeFileSync(join(dir, 'ca.crt'), ca.cert);
+    writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 });
+    writeFileSync(join(dir, 'ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+    const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.key', '-out', 'k.csr', '-subj', '/O=Sorano Mart K.K./CN=K9999']);
+    run(['x509', '-req', '-in', 'k.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x6b01', '-days', '2', '-out', 'k.crt', '-extfile', 'ext']);
+    return { key: readFileSync(join(dir, 'k.key'), 'utf8'), cert: readFileSync(join(dir, 'k.crt'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
