@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { CITY_API, DOCUMENT_HEADERS, type CityIssueRequest, type CityMenuResponse } from '@konbini/protocol';
 import { buildApp, type CentreApp, type CentreOptions } from '../../src/http/app.js';
 import { fingerprintOf } from '../../src/routing/city-client.js';
+import type { CardEntry, CityEntry, KioskEntry } from '../../src/routing/directory.js';
 import { cardKit, type CardKit, type TestCard } from '../auth/helpers.js';
 
 export const ORIGIN = 'wss://centre.test';
@@ -105,25 +106,30 @@ export interface TestCentre {
   close(): Promise<void>;
 }
 
-export async function startCentre(opts: { kit?: CardKit; cityCert?: string; centre?: Partial<CentreOptions> } = {}): Promise<TestCentre> {
+type Seed = { cities: CityEntry[]; cards: CardEntry[]; kiosks: KioskEntry[] };
+
+export async function startCentre(
+  opts: { kit?: CardKit; cityCert?: string; centre?: Partial<CentreOptions>; directory?: (seed: Seed) => Seed } = {},
+): Promise<TestCentre> {
   const kit = opts.kit ?? (await cardKit(new Date()));
   const city = await startFakeCity(kit, { certName: opts.cityCert });
   const card = kit.card();
   const logs: Record<string, unknown>[] = [];
   const pinned = kit.pki.entry(`lgwan-city-${CITY_CODE}`).certPem;
+  const seed: Seed = {
+    cities: [{ code: CITY_CODE, name: MENU.city.name, prefecture: MENU.city.prefecture, endpoint: `https://localhost:${city.port}`, fingerprint256: fingerprintOf(pinned), status: 'active', fees: { 'resident-record': 200 } }],
+    cards: [{ serial: card.serial, cityCode: CITY_CODE, validFrom: '2000-01-01' }],
+    kiosks: [
+      { kioskId: 'K0001', storeId: 'S0001', storeOperator: 'op', status: 'active' },
+      { kioskId: 'K0002', storeId: 'S0002', storeOperator: 'op', status: 'active' },
+      { kioskId: 'K0003', storeId: 'S0003', storeOperator: 'op', status: 'revoked' },
+    ],
+  };
   const app = buildApp({
     kioskTls: { key: kit.pki.kioskLine.centre.keyPem, cert: kit.pki.kioskLine.centre.certPem, ca: kit.pki.kioskLine.ca.certPem },
     lgwanTls: { key: kit.pki.lgwan.centre.keyPem, cert: kit.pki.lgwan.centre.certPem, ca: kit.pki.lgwan.ca.certPem },
     jpki: { roots: [kit.pki.jpki.authCa.certPem] },
-    directory: {
-      cities: [{ code: CITY_CODE, name: MENU.city.name, prefecture: MENU.city.prefecture, endpoint: `https://localhost:${city.port}`, fingerprint256: fingerprintOf(pinned), status: 'active', fees: { 'resident-record': 200 } }],
-      cards: [{ serial: card.serial, cityCode: CITY_CODE, validFrom: '2000-01-01' }],
-      kiosks: [
-        { kioskId: 'K0001', storeId: 'S0001', storeOperator: 'op', status: 'active' },
-        { kioskId: 'K0002', storeId: 'S0002', storeOperator: 'op', status: 'active' },
-        { kioskId: 'K0003', storeId: 'S0003', storeOperator: 'op', status: 'revoked' },
-      ],
-    },
+    directory: opts.directory ? opts.directory(seed) : seed,
     origin: ORIGIN,
     logger: pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s)) }),
     cityTimeoutMs: 5000,
