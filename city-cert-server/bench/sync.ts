@@ -98,9 +98,30 @@ for (const n of sizes) {
       t0 = performance.now();
       const batch = await parseDelta(createReadStream(deltaFile));
       const parseMs = ms(t0);
+      // an issuance-like read (one snapshot transaction: card link, resident, household) every 50 ms while the batch applies
+      const latencies: number[] = [];
+      let applying = true;
+      const probe = (async () => {
+        while (applying) {
+          const s0 = performance.now();
+          await db.transaction(async (tx) => {
+            const link = await tx.query<{ resident_id: string }>('SELECT resident_id FROM card_links WHERE serial = $1 AND revoked_on IS NULL', ['5e0000000001']);
+            const rid = link[0]?.resident_id ?? 'R00000001';
+            const res = await tx.query<{ household_id: string }>('SELECT household_id FROM residents WHERE id = $1', [rid]);
+            await tx.query('SELECT id FROM residents WHERE household_id = $1', [res[0]?.household_id ?? '']);
+          });
+          latencies.push(performance.now() - s0);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
       t0 = performance.now();
       const d = await applyDelta(db, batch);
-      report(`${backend}: ${d.applied} deltas: parse ${parseMs} ms, apply ${ms(t0)} ms (one transaction)`);
+      const applyMs = ms(t0);
+      applying = false;
+      await probe;
+      latencies.sort((a, b) => a - b);
+      report(`${backend}: ${d.applied} deltas: parse ${parseMs} ms, apply ${applyMs} ms (one transaction)`);
+      report(`${backend}: issuance-like reads during the apply: ${latencies.length}, median ${Math.round(latencies[latencies.length >> 1] ?? 0)} ms, max ${Math.round(latencies[latencies.length - 1] ?? 0)} ms`);
       t0 = performance.now();
       const again = await applyDelta(db, batch);
       report(`${backend}: same batch re-sent: ${ms(t0)} ms (${again.alreadyApplied} recognised, ${again.applied} applied)`);

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { KonbiniError } from '@konbini/protocol';
 import { applyDelta } from './delta.js';
 import { parseDelta } from './delta-format.js';
 
@@ -25,7 +26,8 @@ export const syncPlugin = fp(
       },
       async (req) => {
         const started = performance.now();
-        const batch = await parseDelta(req.body as Buffer);
+        if (!Buffer.isBuffer(req.body)) throw new KonbiniError('MESSAGE_INVALID', { reason: 'content-type: a batch is application/x-ndjson' });
+        const batch = await parseDelta(req.body);
         const dryRun = req.query.dryRun === 'true' || req.query.dryRun === '1';
         // the server's clock stamps the sync, the same clock the freshness guard reads
         const result = await applyDelta(app.replica, batch, { dryRun, now: app.eligibility.now() });

@@ -89,6 +89,9 @@ t.test('a refused batch answers with its code and the rows to blame', async (t) 
   t.equal(bad.status, 400);
   t.match(bad.json(), { code: 'SYNC_INPUT_INVALID', rows: [{ line: 2, field: '/notifiedOn' }] });
   t.notMatch(bad.body.toString(), /tomorrow/, 'the report names the field, never echoes the value');
+  const asJson = await call({ port, ca: pki.ca, client: core, path: '/v1/sync/delta', body: { type: 'header' } });
+  t.equal(asJson.status, 400, 'a batch must be JSON Lines');
+  t.equal(asJson.json().code, 'MESSAGE_INVALID');
   const cut = await postDelta(core, moveOut.slice(0, -10));
   t.match(cut.json(), { code: 'SYNC_TRUNCATED' });
 });
