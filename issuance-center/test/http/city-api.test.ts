@@ -54,16 +54,19 @@ t.test('cities maintain their card links over the LGWAN leg; a link works from t
     status: 'active' as const,
     fees: {},
   };
+  let firstSerial: string | undefined;
   const start = (seedCards = false) =>
     startCentre({
       kit,
       centre: { now: () => clock.now, ledgerDb: { dataDir: dir }, cityApiListen: { host: '127.0.0.1', port: 0 } },
-      directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: seedCards ? seed.cards : [], kiosks: seed.kiosks }),
+      directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: seedCards ? [{ serial: firstSerial!, cityCode: CITY_CODE, validFrom: '2000-01-01' }] : [], kiosks: seed.kiosks }),
     });
   let c = await start();
   t.teardown(() => c.close());
   const port = () => c.app.cityApi!.port();
   const serial = c.card.serial;
+  const card = c.card;
+  firstSerial = serial;
   const mine = `lgwan-city-${CITY_CODE}`;
 
   const k = await c.kiosk();
@@ -120,5 +123,5 @@ t.test('cities maintain their card links over the LGWAN leg; a link works from t
   c = await start(true); // the configuration's seed lists the card again
   t.equal(c.app.directory.city(OTHER)?.status, 'suspended', 'status kept across a restart (the seed does not reset it)');
   const k2 = await c.kiosk();
-  t.equal((await k2.login(c.kit, c.card)).answer?.code, 'CARD_NOT_LINKED', 'a removed link stays removed, whatever the seed says');
+  t.equal((await k2.login(c.kit, card)).answer?.code, 'CARD_NOT_LINKED', 'a removed link stays removed, whatever the seed says');
 });
