@@ -96,6 +96,19 @@ t.test(`${HTTP_CASES.length} HTTP cases`, async (t) => {
     });
   }
 
+  await t.test('two issue requests with the same issuance id at once: one document, one MESSAGE_OUT_OF_ORDER', async (t) => {
+    const issuanceId = randomUUID();
+    const body = { issuanceId, cardSerial: serial, kioskId: 'K0001', certType: 'resident-record', options: { scope: 'self' }, copies: 1 };
+    const replies = await Promise.all([post('/v1/issue', body), post('/v1/issue', body)]);
+    const statuses = replies.map((r) => r.status).sort();
+    t.same(statuses, [200, 409], 'exactly one is issued');
+    const refused = replies.find((r) => r.status === 409)!;
+    t.equal(JSON.parse(refused.body.toString()).code, 'MESSAGE_OUT_OF_ORDER');
+    t.equal(replies.find((r) => r.status === 200)!.headers['x-issuance-id'], issuanceId, 'the document carries its own issuance id');
+    const o = await post('/v1/outcome', { issuanceId, outcome: 'printed', copiesPrinted: 1 });
+    t.equal(o.status, 200, 'its outcome is recorded once');
+  });
+
   await t.test('the city still serves after the whole corpus', async (t) => {
     const r = await post('/v1/menu', { cardSerial: serial, kioskId: 'K0001' });
     t.equal(r.status, 200);
