@@ -123,6 +123,10 @@ export const ERRORS = {
   OPERATOR_LOGIN_FAILED: e(401, 'ログインできません。名前・パスワード・確認コードを確かめてください。', 'Login failed: check name, password and one-time code.'),
   OPERATOR_LOCKED: e(423, '失敗が続いたためロックされています。しばらくしてからお試しください。', 'Locked after repeated failures. Try again later.'),
 
+  // --- the city replica's protection at rest (data key wrapped in the city's PKCS#11 token) ---
+  REPLICA_KEY_UNAVAILABLE: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The key protecting the city data is not available (token, wrapping key or data key missing).'),
+  REPLICA_FIELD_UNREADABLE: e(500, 'ただいま証明書を発行できません。市区町村の窓口をご利用ください。', 'A protected field of the city data failed its integrity check.'),
+
   INTERNAL: e(500, 'システムエラーが発生しました。料金はかかりません。', 'A system error occurred. You have not been charged.'),
 } as const satisfies Record<string, ErrorInfo>;
 
