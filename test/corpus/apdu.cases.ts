@@ -102,3 +102,27 @@ export function apduCases(PIN: string): ApduCase[] {
   { name: 'SIGN after a power cycle (volatile state cleared)', before: [SELECT_JPKI, sel('0018'), verify(PIN), POWER_CYCLE, SELECT_JPKI, sel('0017')], apdu: `802A0080 33 ${DIGEST_INFO} 00`, sw: '6982' },
   ];
 }
+
+/**
+ * The same card behind the vpcd transport (2-byte big-endian length, then payload):
+ * frames as vpcd might send them, and what the card must answer. vpcd has no
+ * time-outs, so a frame that deserves an answer must get exactly one.
+ * `writes`: the raw TCP writes (hex); `answers`: the payloads expected back, in order
+ * ('ATR' for the card's ATR, else hex of the status word / full response).
+ */
+export interface VpcdCase {
+  name: string;
+  writes: string[];
+  answers: string[];
+  todo?: string;
+}
+
+export const VPCD_CASES: VpcdCase[] = [
+  { name: 'a 1-byte payload that is no control code (03)', writes: ['0001 03'], answers: ['6700'] },
+  { name: 'an empty payload (length 0)', writes: ['0000'], answers: ['6700'] },
+  { name: 'get ATR while powered off', writes: ['0001 00', '0001 04'], answers: ['ATR'] },
+  { name: 'power on / off / reset get no reply, the next APDU does', writes: ['0001 01', '0001 00', '0001 02', '0004 00CA0000'], answers: ['6D00'] },
+  { name: 'one frame split into single bytes', writes: ['00', '0F', '00', 'A4', '04', '0C', '0A', 'D3', '92', 'F0', '00', '26', '01', '00', '00', '00', '01'], answers: ['9000'] },
+  { name: 'two frames in one write', writes: ['0004 00CA0000 0005 00A4040C00'], answers: ['6D00', '6700'] },
+  { name: 'an APDU with an extended length of 300 data bytes', writes: [`0133 802A0080 00012C ${'11'.repeat(300)}`], answers: ['6982'] },
+];

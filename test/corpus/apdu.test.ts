@@ -1,7 +1,9 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import type { CardProfile } from '@konbini/protocol';
 import { VirtualCard } from '../../kiosk-sim/src/card/virtual-card.js';
-import { apduCases, POWER_CYCLE, SELECT_JPKI } from './apdu.cases.js';
+import { FrameDecoder, VpcdBridge } from '../../kiosk-sim/src/card/vpcd-bridge.js';
+import { apduCases, POWER_CYCLE, SELECT_JPKI, VPCD_CASES } from './apdu.cases.js';
 import { fixtureCard, hex } from './helpers.js';
 
 /*
@@ -56,4 +58,55 @@ t.test(`${cases.length} APDU cases`, async (t) => {
       }
     });
   }
+});
+
+t.test(`${VPCD_CASES.length} vpcd transport cases`, async (t) => {
+  for (const c of VPCD_CASES) {
+    await t.test(c.name, { todo: c.todo }, async (t) => {
+      const card = VirtualCard.fromProfile(profile());
+      const server = createServer();
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const accepted = new Promise<Socket>((r) => server.once('connection', r));
+      const bridge = await VpcdBridge.connect(card, { host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+      const vpcd = await accepted;
+      try {
+        const decoder = new FrameDecoder();
+        const got: Buffer[] = [];
+        vpcd.on('data', (d: Buffer) => got.push(...decoder.push(d)));
+        for (const w of c.writes) {
+          vpcd.write(hex(w));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const deadline = Date.now() + 2000;
+        while (got.length < c.answers.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 50)); // and nothing more
+        t.same(
+          got.map((g) => (g.equals(card.atr) ? 'ATR' : g.toString('hex').toUpperCase())),
+          c.answers,
+          `answers: ${c.answers.join(', ')}`,
+        );
+      } finally {
+        await bridge.close();
+        vpcd.destroy();
+        await new Promise((r) => server.close(r));
+      }
+    });
+  }
+
+  await t.test('vpcd drops the connection in the middle of a frame: the card is removed cleanly, powered off', async (t) => {
+    const card = VirtualCard.fromProfile(profile());
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const accepted = new Promise<Socket>((r) => server.once('connection', r));
+    const bridge = await VpcdBridge.connect(card, { host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+    const vpcd = await accepted;
+    const closed = new Promise((r) => bridge.once('close', r));
+    vpcd.write(hex('0001 01 000F 00A404'));
+    await new Promise((r) => setTimeout(r, 20));
+    t.ok(card.isPowered, 'powered on by vpcd');
+    vpcd.destroy();
+    await closed;
+    t.notOk(card.isPowered, 'powered off when vpcd went away');
+    await new Promise((r) => server.close(r));
+  });
 });
