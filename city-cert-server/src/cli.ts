@@ -7,6 +7,8 @@ import { openDb } from './replica/db.js';
 import { CommandUsageError, SYNC_USAGE, generateCommand, statusCommand, syncCommand, taxCommand } from './sync/cli-commands.js';
 import type { CityDataset } from './replica/dataset.js';
 import { hsmCommand } from './hsm-cli.js';
+// koseki path (issue 6): the koseki server role, and the replica's forwarding options
+import { KOSEKI_USAGE, KosekiUsageError, kosekiServe, replicaKosekiOption, roleOf } from './koseki/cli.js';
 import { signerConfigFromHsmDir } from './sign/hsm-store.js';
 
 /*
@@ -67,6 +69,10 @@ async function serve(argv: string[]): Promise<void> {
       hsm: { type: 'string' },
       'pin-env': { type: 'string', default: 'KONBINI_HSM_PIN' },
       unsigned: { type: 'boolean', default: false },
+      // koseki path: this is the replica role; forward koseki types to the koseki server (koseki/cli.ts)
+      role: { type: 'string' },
+      'koseki-url': { type: 'string' },
+      'koseki-pin': { type: 'string' },
     },
     strict: true,
   });
@@ -102,6 +108,7 @@ async function serve(argv: string[]): Promise<void> {
     ...(maxAge ? { replicaMaxAgeMs: Number(maxAge[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[maxAge[2] as 's' | 'm' | 'h'] } : {}),
     ...(values.allow ? { allowedClients: values.allow } : {}),
     log: { level: values['log-level'], stream: pino.destination(2) },
+    ...replicaKosekiOption(values, tls),
   });
 
   let closing = false;
@@ -132,6 +139,7 @@ class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === 'serve' && roleOf(rest) !== undefined && roleOf(rest) !== 'default') return kosekiServe(rest);
   if (command === 'serve') return serve(rest);
   if (command === 'sync') return syncCommand(rest);
   if (command === 'status') return statusCommand(rest);
@@ -142,8 +150,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || err instanceof CommandUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n${SYNC_USAGE}\n`);
+  if (err instanceof UsageError || err instanceof CommandUsageError || err instanceof KosekiUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n${KOSEKI_USAGE}\n${SYNC_USAGE}\n`);
     process.exit(2);
   }
   // no personal data can be in these messages: configuration and start-up only

@@ -13,6 +13,7 @@ import { rulesPlugin } from './plugins/rules.js';
 import { freshnessPlugin } from '../rules/freshness.js';
 import { syncPlugin } from '../sync/http.js';
 import { signPlugin, type SignerOption } from '../sign/plugin.js';
+import { KosekiClient, type KosekiClientOptions } from '../koseki/client.js';
 
 export interface CityCertServerOptions {
   /** PEM strings: this server's key and certificate, and the CA its clients' certificates chain to (LGWAN-sim). */
@@ -38,9 +39,18 @@ export interface CityCertServerOptions {
    * Absent: unsigned, with a warning (the CLI refuses to start that way).
    */
   signer?: SignerOption;
+  /** The koseki server (role koseki) the koseki types are forwarded to; absent = not offered. */
+  koseki?: KosekiClientOptions;
 }
 
 export const DEFAULT_ALLOWED_CLIENTS = ['issuance-center'];
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Forwards koseki requests to the koseki server; null when none is configured. */
+    kosekiClient: KosekiClient | null;
+  }
+}
 
 function peerCommonName(socket: TLSSocket): string | undefined {
   const cn = socket.getPeerCertificate?.()?.subject?.CN as string | string[] | undefined;
@@ -92,6 +102,7 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
   await app.register(signPlugin, { signer: options.signer });
   await app.register(renderPlugin);
   await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });
+  app.decorate('kosekiClient', options.koseki ? new KosekiClient(options.koseki) : null);
   await app.register(routesPlugin);
   await app.register(freshnessPlugin, { maxAgeMs: options.replicaMaxAgeMs });
   await app.register(syncPlugin);

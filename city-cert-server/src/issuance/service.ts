@@ -4,6 +4,7 @@ import {
   cardSerialHmac,
   type Binding,
   type CertType,
+  type ErrorCode,
   type TaxRecord,
   type CityIssueRequest,
   type CityMenuRequest,
@@ -35,6 +36,9 @@ import { buildMenu, checkIssueShape, type TypeOffer } from '../rules/offer.js';
 import { runResidentRules, type RuleContext, type RuleRefusal } from '../rules/resident-rules.js';
 import { cardSerialSha256 } from '../http/logging.js';
 import { printedPersons, printedTexts, residentRecordModel, sealModel, taxIncomeModel } from './model.js';
+import type { KosekiClient } from '../koseki/client.js';
+import { KOSEKI_CERT_TYPES, isKosekiCertType } from '../koseki/model.js';
+import { RENDERED_TYPES } from '../rules/offer.js';
 
 /** Render, bind (and sign) one certificate of any type this server issues. */
 export type RenderCertificate = (model: CertificateModel, cardSerialHmacHex: string) => Promise<{ pdf: Buffer; binding: Binding }>;
@@ -47,6 +51,42 @@ export interface IssuanceDeps {
   now: () => Date;
   render: RenderCertificate;
   log: FastifyBaseLogger;
+  /** The koseki server the koseki types are forwarded to; absent = koseki types not offered. */
+  koseki?: KosekiClient | null;
+}
+
+/** What this server offers: what it renders, plus the koseki types when it can forward them. */
+function servedTypes(deps: IssuanceDeps): readonly CertType[] {
+  return deps.koseki ? [...RENDERED_TYPES, ...KOSEKI_CERT_TYPES] : RENDERED_TYPES;
+}
+
+/** 本籍 in this city (the koseki server serves only the city's own registers); Japanese nationals only. */
+function honsekiServed(city: CityRecord, holder: Resident): boolean {
+  return !holder.foreign && !!holder.honseki && holder.honseki.startsWith(`${city.prefecture}${city.name}`);
+}
+
+/** The koseki server's answer for the menu; an unreachable server refuses the koseki types only. */
+async function kosekiOffers(deps: IssuanceDeps, city: CityRecord, holder: Resident): Promise<Map<CertType, TypeOffer>> {
+  const out = new Map<CertType, TypeOffer>();
+  if (!deps.koseki) return out;
+  const refuse = (code: ErrorCode, rule: string) => {
+    for (const t of KOSEKI_CERT_TYPES) out.set(t, { refusal: { rule, code }, options: [] });
+  };
+  if (!honsekiServed(city, holder)) {
+    refuse('KOSEKI_NOT_SERVED', 'honseki-served');
+    return out;
+  }
+  try {
+    const status = await deps.koseki.status(holder.id);
+    for (const t of KOSEKI_CERT_TYPES) {
+      const answer = status.types.find((x) => x.certType === t);
+      const code = answer ? answer.code : 'KOSEKI_NOT_SERVED';
+      out.set(t, { refusal: code ? { rule: 'koseki-side', code } : null, options: allowedOptions(t, holder, false) });
+    }
+  } catch (err) {
+    refuse(err instanceof KonbiniError ? err.code : 'CITY_UNREACHABLE', 'koseki-status');
+  }
+  return out;
 }
 
 interface Snapshot {
@@ -80,11 +120,12 @@ async function snapshot(deps: IssuanceDeps, cardSerial: string): Promise<Snapsho
 export async function menu(deps: IssuanceDeps, req: CityMenuRequest): Promise<CityMenuResponse> {
   const snap = await snapshot(deps, req.cardSerial);
   const refusal: RuleRefusal | null = runResidentRules(snap.ctx);
+  const koseki = !refusal && snap.ctx.resident ? await kosekiOffers(deps, snap.city, snap.ctx.resident) : new Map<CertType, TypeOffer>();
   deps.log.info(
     { kioskId: req.kioskId, cardSerialSha256: cardSerialSha256(req.cardSerial), rule: refusal?.rule, code: refusal?.code },
     'menu',
   );
-  return buildMenu(snap.city, snap.fees, snap.ctx.resident, refusal, (certType, holder) => offerOf(snap, certType, holder));
+  return buildMenu(snap.city, snap.fees, snap.ctx.resident, refusal, (certType, holder) => koseki.get(certType) ?? offerOf(snap, certType, holder), servedTypes(deps));
 }
 
 function typeContext(snap: Snapshot, certType: CertType, holder: Resident): TypeContext {
@@ -111,7 +152,7 @@ export interface IssuedDocument {
 export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<IssuedDocument> {
   const ids = { issuanceId: req.issuanceId, kioskId: req.kioskId };
   const fees = await feeTable(deps.db);
-  const { certType, feePerCopy } = checkIssueShape(req, fees);
+  const { certType, feePerCopy } = checkIssueShape(req, fees, servedTypes(deps));
   // a cheap early answer; the reservation below is what actually guarantees it
   if (await issuanceIdUsed(deps.db, req.issuanceId)) throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'duplicate' });
 
@@ -128,6 +169,7 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   }
   const typeRefusal = runTypeRules(typeCtx);
   if (typeRefusal) throw new KonbiniError(typeRefusal.code, { ...ids, rule: typeRefusal.rule });
+  if (isKosekiCertType(certType)) return forwardKoseki(deps, req, snap, certType, feePerCopy);
   const residentFamily = certType === 'resident-record' || certType === 'resident-entries';
   const persons = residentFamily ? printedPersons(holder, view, req.options.scope) : [holder];
   // what reaches paper: the persons' printed fields, or the holder's name alone (seal, tax)
@@ -192,6 +234,42 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
     { ...ids, certType, copies: req.copies, fee, documentSha256: sha256, bytes: pdf.length, renderMs: Math.round(performance.now() - started) },
     'issued',
   );
+  return { issuanceId: req.issuanceId, pdf, sha256, fee };
+}
+
+/**
+ * Koseki types: the replica decided who the holder is and that the resident rules
+ * pass; the koseki server decides the rest (its hours, a pending filing, its
+ * register), renders and signs. The replica reserves the issuance, relays the PDF
+ * and keeps its hash in the 交付記録 like any other.
+ */
+async function forwardKoseki(deps: IssuanceDeps, req: CityIssueRequest, snap: Snapshot, certType: CertType & `koseki-${string}`, feePerCopy: number): Promise<IssuedDocument> {
+  const ids = { issuanceId: req.issuanceId, kioskId: req.kioskId };
+  const holder = snap.ctx.resident!;
+  if (!honsekiServed(snap.city, holder)) throw new KonbiniError('KOSEKI_NOT_SERVED', { ...ids, rule: 'honseki-served' });
+  const fee = feePerCopy * req.copies;
+  const hmac = cardSerialHmac(req.issuanceId, req.cardSerial);
+  const claimed = await reserveIssuance(deps.db, { issuanceId: req.issuanceId, kioskId: req.kioskId, certType, copies: req.copies, fee, cardSerialHmac: hmac });
+  if (!claimed) throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'duplicate' });
+  let pdf: Buffer;
+  const started = performance.now();
+  try {
+    pdf = await deps.koseki!.issue({
+      issuanceId: req.issuanceId,
+      kioskId: req.kioskId,
+      certType: certType as 'koseki-full' | 'koseki-individual' | 'koseki-fuhyo',
+      copies: req.copies,
+      residentId: holder.id,
+      cardSerialHmac: hmac,
+      ...(req.options.scope ? { scope: req.options.scope } : {}),
+    });
+  } catch (err) {
+    await releaseIssuance(deps.db, req.issuanceId);
+    throw err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', { ...ids, reason: 'koseki' }, { cause: err });
+  }
+  const sha256 = createHash('sha256').update(pdf).digest('hex');
+  await recordDocument(deps.db, req.issuanceId, sha256);
+  deps.log.info({ ...ids, certType, copies: req.copies, fee, documentSha256: sha256, bytes: pdf.length, renderMs: Math.round(performance.now() - started) }, 'issued (koseki server)');
   return { issuanceId: req.issuanceId, pdf, sha256, fee };
 }
 

@@ -5,7 +5,9 @@
 import { BINDING_KEY, BINDING_PLACEHOLDER } from '@konbini/protocol';
 import { renderPdf } from './fonts.js';
 import { COMMON_TEXT, checkFramedLayout, type CopyLayout } from './frame.js';
-import type { DocumentHead, SealModel, TaxIncomeModel } from './model.js';
+import type { CertificateModel, DocumentHead, FuhyoModel, KosekiModel, SealModel, TaxIncomeModel } from './model.js';
+import { assertKosekiPrintable, fuhyoDocument, KOSEKI_TEXT, kosekiDocument, kosekiTitle } from './koseki.js';
+import { renderResidentRecord } from './resident-record.js';
 import { appendInfo } from './pdf-info.js';
 import { SEAL_TEXT, assertSealPrintable, sealDocument } from './seal-certificate.js';
 import { assertTaxPrintable, taxIncomeDocument, taxTitle } from './tax-income.js';
@@ -29,4 +31,27 @@ export async function renderSealCertificate(model: SealModel): Promise<Buffer> {
 export async function renderTaxIncome(model: TaxIncomeModel): Promise<Buffer> {
   assertTaxPrintable(model);
   return finish(model, taxTitle(model), (layout) => taxIncomeDocument(model, layout));
+}
+
+export async function renderKoseki(model: KosekiModel | FuhyoModel): Promise<Buffer> {
+  assertKosekiPrintable(model);
+  return model.certType === 'koseki-fuhyo'
+    ? finish(model, KOSEKI_TEXT.fuhyoTitle, (layout) => fuhyoDocument(model, layout))
+    : finish(model, kosekiTitle(model), (layout) => kosekiDocument(model, layout));
+}
+
+/** Any certificate type to PDF bytes with the binding placeholder (not yet bound or signed). */
+export async function renderCertificatePdf(model: CertificateModel): Promise<Buffer> {
+  switch (model.certType) {
+    case 'seal':
+      return renderSealCertificate(model);
+    case 'tax-income':
+      return renderTaxIncome(model);
+    case 'koseki-full':
+    case 'koseki-individual':
+    case 'koseki-fuhyo':
+      return renderKoseki(model);
+    default:
+      return renderResidentRecord(model);
+  }
 }

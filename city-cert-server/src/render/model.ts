@@ -115,4 +115,49 @@ export interface TaxIncomeModel extends DocumentHead {
   record: import('@konbini/protocol').TaxRecord;
 }
 
-export type CertificateModel = ResidentRecordModel | SealModel | TaxIncomeModel;
+/** One person of a 戸籍 as printed (戸籍に記録されている者). */
+export interface KosekiRenderPerson {
+  familyName: string;
+  givenName: string;
+  givenNameKana: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  sex: 'male' | 'female';
+  father: string;
+  mother: string;
+  relationship: string;
+  /** 配偶者区分 (夫 / 妻) for a married couple's members, else null. */
+  spouseMark: string | null;
+  events: { kind: string; date: string; details: { label: string; value: string }[] }[];
+  /** 除籍: printed with its mark. */
+  removed: null | { reason: string; on: string };
+}
+
+/** 戸籍全部事項証明書 / 戸籍個人事項証明書. */
+export interface KosekiModel extends DocumentHead {
+  certType: 'koseki-full' | 'koseki-individual';
+  honseki: string;
+  head: string;
+  kosekiEvents: { kind: string; date: string }[];
+  /** All persons of the register (full) or the one asked for (individual), in register order. */
+  persons: KosekiRenderPerson[];
+}
+
+/** 戸籍の附票の写し: per person the address history. */
+export interface FuhyoModel extends DocumentHead {
+  certType: 'koseki-fuhyo';
+  honseki: string;
+  head: string;
+  /** 全部 (every person of the register with a 附票) or 一部. */
+  partial: boolean;
+  persons: {
+    familyName: string;
+    givenName: string;
+    birthDate: string;
+    sex: 'male' | 'female';
+    addresses: { address: string; since: string }[];
+    removed: null | { reason: string; on: string };
+  }[];
+}
+
+export type CertificateModel = ResidentRecordModel | SealModel | TaxIncomeModel | KosekiModel | FuhyoModel;

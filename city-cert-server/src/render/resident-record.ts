@@ -10,7 +10,7 @@
  */
 import { BINDING_KEY, BINDING_PLACEHOLDER, KonbiniError, MAX_COPIES, MIN_COPIES, sealBinding, type Binding } from '@konbini/protocol';
 import { renderPdf, unprintable } from './fonts.js';
-import { renderSealCertificate, renderTaxIncome } from './certificate.js';
+import { renderCertificatePdf } from './certificate.js';
 import type { CertificateModel, RenderPerson, ResidentRecordModel } from './model.js';
 import { appendInfo } from './pdf-info.js';
 import { SEAL_SIZE_PT, sealNode } from './seal.js';
@@ -416,10 +416,20 @@ export async function renderAndBind(
   cardSerialHmacHex: string,
   signer?: PdfSigner | null,
 ): Promise<{ pdf: Buffer; binding: Binding }> {
-  const pdf =
-    model.certType === 'seal' ? await renderSealCertificate(model)
-    : model.certType === 'tax-income' ? await renderTaxIncome(model)
-    : await renderResidentRecord(model);
+  const pdf = await renderCertificatePdf(model);
+  return bindAndSign(pdf, model, cardSerialHmacHex, signer);
+}
+
+/**
+ * Seal the binding into rendered bytes and sign them (in the thread that holds the
+ * token): the half of renderAndBind that stays out of the render workers.
+ */
+export function bindAndSign(
+  pdf: Buffer,
+  model: Pick<CertificateModel, 'issuanceId' | 'issuedAt'>,
+  cardSerialHmacHex: string,
+  signer?: PdfSigner | null,
+): { pdf: Buffer; binding: Binding } {
   if (!signer) return sealBinding(pdf, model.issuanceId, cardSerialHmacHex);
   const prepared = signer.prepare(pdf, model.issuedAt);
   const sealed = sealBinding(prepared.pdf, model.issuanceId, cardSerialHmacHex);

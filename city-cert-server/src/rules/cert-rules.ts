@@ -107,6 +107,9 @@ export function allowedOptions(certType: CertType, holder: Resident, allowMyNumb
     }
     case 'tax-income':
       return ['fiscalYear'];
+    case 'koseki-fuhyo':
+      // 附票: the holder (一部) or every person of the register (全部)
+      return ['scope'];
     default:
       return [];
   }

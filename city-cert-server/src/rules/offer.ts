@@ -36,8 +36,9 @@ export function residentRecordOptions(holder: Resident): (keyof CertOptions)[] {
     : ['scope', 'includeRelationship', 'includeHonseki'];
 }
 
-function offered(certType: CertType, fees: Map<string, number>): boolean {
-  return RENDERED_TYPES.includes(certType) && fees.has(certType);
+/** Offered: a type this server renders, or forwards (koseki, when a koseki server is configured), with a fee. */
+function offered(certType: CertType, fees: Map<string, number>, served: readonly CertType[] = RENDERED_TYPES): boolean {
+  return served.includes(certType) && fees.has(certType);
 }
 
 export function buildMenu(
@@ -46,11 +47,12 @@ export function buildMenu(
   holder: Resident | null,
   refusal: RuleRefusal | null,
   offerOf: (certType: CertType, holder: Resident) => TypeOffer = (certType, h) => ({ refusal: null, options: allowedOptions(certType, h, false) }),
+  served: readonly CertType[] = RENDERED_TYPES,
 ): CityMenuResponse {
   const items: MenuItem[] = [];
   const refusals: MenuRefusal[] = [];
   for (const certType of CERT_TYPES) {
-    if (!offered(certType, fees)) refusals.push({ certType, code: 'CERT_TYPE_NOT_OFFERED' });
+    if (!offered(certType, fees, served)) refusals.push({ certType, code: 'CERT_TYPE_NOT_OFFERED' });
     else if (refusal || !holder) refusals.push({ certType, code: refusal?.code ?? 'RESIDENT_NOT_FOUND' });
     else {
       const offer = offerOf(certType, holder);
@@ -62,9 +64,9 @@ export function buildMenu(
 }
 
 /** Checks on the request itself, before anything is looked up. */
-export function checkIssueShape(req: CityIssueRequest, fees: Map<string, number>): { certType: CertType; feePerCopy: number } {
+export function checkIssueShape(req: CityIssueRequest, fees: Map<string, number>, served: readonly CertType[] = RENDERED_TYPES): { certType: CertType; feePerCopy: number } {
   if (!isCertType(req.certType)) throw new KonbiniError('CERT_TYPE_UNKNOWN', { issuanceId: req.issuanceId });
-  if (!offered(req.certType, fees)) {
+  if (!offered(req.certType, fees, served)) {
     throw new KonbiniError('CERT_TYPE_NOT_OFFERED', { issuanceId: req.issuanceId, certType: req.certType });
   }
   if (!Number.isInteger(req.copies) || req.copies < MIN_COPIES || req.copies > MAX_COPIES) {

@@ -22,6 +22,7 @@ export const routesPlugin = fp(
       now: app.eligibility.now,
       render: app.renderer.residentRecord,
       log,
+      koseki: app.kosekiClient,
     });
 
     app.post<{ Body: CityMenuRequest }>(
