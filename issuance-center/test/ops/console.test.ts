@@ -73,13 +73,21 @@ t.test('operator console: login with password + TOTP, sessions, lockout, actions
   t.equal(csrf.status, 403, 'a POST from another origin is refused');
   t.equal(c.app.directory.city(CITY_CODE)?.status, 'active');
 
-  // Settlement for a month, JSON and CSV.
+  // Settlement for a month, JSON and CSV: one issuance printed (2 copies) through the centre.
+  const session = await k.login(c.kit, c.card);
+  k.send({ type: 'issue.request', sessionId: session.sessionId, certType: 'resident-record', options: {}, copies: 2 });
+  const accepted = await k.message();
+  t.equal((await k.message())?.type, 'issue.document');
+  k.send({ type: 'issue.outcome', sessionId: session.sessionId, issuanceId: accepted!.issuanceId, outcome: 'printed', copiesPrinted: 2 });
+  t.equal((await k.message())?.type, 'issue.recorded');
   const json = await op.call('GET', '/api/settlement?month=2026-05');
   t.equal(json.status, 200);
   t.equal(json.body.month, '2026-05');
+  t.match(json.body.cities, [{ cityCode: CITY_CODE, totals: { issuances: 1, copies: 2, fees: 400, commission: 230, netToCity: 170, failed: 0 } }], 'the month: 2 copies, 400 yen, 115 per copy withheld');
   const csv = await op.call('GET', '/api/settlement?month=2026-05&format=csv');
   t.match(csv.headers.get('content-type'), /^text\/csv/);
   t.match(csv.headers.get('content-disposition'), /settlement-2026-05\.csv/);
+  t.match(csv.body, `2026-05,${CITY_CODE},resident-record,1,2,400,115,230,170,0\n`, 'the same in CSV');
   t.equal((await op.call('GET', '/api/settlement?month=2026-13')).body.code, 'MESSAGE_INVALID');
 
   // Lockout: five failures in a row lock the name, even against the right password.
