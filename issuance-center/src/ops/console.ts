@@ -39,6 +39,14 @@ const STATIC = new URL('../../console/', import.meta.url);
 const ASSETS: Record<string, string> = { '/': 'index.html', '/console.js': 'console.js', '/console.css': 'console.css' };
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined; // "null" (sandboxed, file:) or garbage: not this console
+  }
+}
+
 function cookieOf(req: FastifyRequest): string | undefined {
   const header = req.headers.cookie ?? '';
   for (const part of header.split(';')) {
@@ -95,7 +103,7 @@ export function operatorConsole(opts: ConsoleOptions, deps: ConsoleDeps) {
     reply.header('content-security-policy', "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
     reply.header('cache-control', 'no-store');
     // A state change must come from this console's own pages (besides SameSite=Strict).
-    if (req.method !== 'GET' && req.headers.origin && new URL(req.headers.origin).host !== req.headers.host) {
+    if (req.method !== 'GET' && req.headers.origin !== undefined && originHost(req.headers.origin) !== req.headers.host) {
       return fail(reply, new KonbiniError('FORBIDDEN', { reason: 'origin' }), 'anonymous', `${req.method} ${req.routeOptions.url ?? req.url}`);
     }
   });

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS directory_city (
 );
 CREATE TABLE IF NOT EXISTS directory_card (
   serial text PRIMARY KEY CHECK (serial ~ '^[0-9a-f]+$'),
-  city_code text NOT NULL REFERENCES directory_city (code),
+  -- no foreign key: a seed may list cards of cities this centre does not serve (refused CITY_UNKNOWN)
+  city_code text NOT NULL,
   valid_from text NOT NULL CHECK (valid_from ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
   added_at timestamptz NOT NULL DEFAULT now(),
   removed_at timestamptz

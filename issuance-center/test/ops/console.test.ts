@@ -71,6 +71,7 @@ t.test('operator console: login with password + TOTP, sessions, lockout, actions
   t.equal((await op.call('POST', '/api/cities/999999/suspend', {})).body.code, 'CITY_UNKNOWN');
   const csrf = await op.call('POST', `/api/cities/${CITY_CODE}/suspend`, {}, { origin: 'http://evil.example' });
   t.equal(csrf.status, 403, 'a POST from another origin is refused');
+  t.equal((await op.call('POST', `/api/cities/${CITY_CODE}/suspend`, {}, { origin: 'null' })).status, 403, 'and from an opaque origin');
   t.equal(c.app.directory.city(CITY_CODE)?.status, 'active');
 
   // Settlement for a month, JSON and CSV: one issuance printed (2 copies) through the centre.
