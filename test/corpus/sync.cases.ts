@@ -90,8 +90,8 @@ export const SYNC_CASES: SyncCase[] = [
   { name: 'a line over 512 KiB', body: (c) => lines(header(c), { ...moveOut(c), pad: 'x'.repeat(600 * 1024) }, end(1)), status: 400, code: 'SYNC_INPUT_INVALID' },
   // --- the wrong transport shape
   { name: 'content type application/octet-stream', body: (c) => batch(c, moveOut(c)), contentType: 'application/octet-stream', status: 400, code: 'MESSAGE_INVALID' },
-  { name: 'content type application/json (one JSON object, not JSON Lines)', body: (c) => JSON.stringify(header(c)), contentType: 'application/json', status: 400, code: 'MESSAGE_INVALID',
-    todo: "bug: fastify's JSON parser hands parseDelta an object; jsonLines throws a TypeError (not iterable), which delta-format.ts:191 reports as SYNC_INPUT_INVALID line 1 'not valid UTF-8' (any TypeError there would be); the route should refuse other content types (sync/http.ts:18)" },
+  { name: 'content type application/json (one JSON object, not JSON Lines)', body: (c) => JSON.stringify(header(c)), contentType: 'application/json', status: 400, code: 'MESSAGE_INVALID' },
+  { name: 'content type text/plain (a valid batch, but not as JSON Lines)', body: (c) => batch(c, moveOut(c)), contentType: 'text/plain', status: 400, code: 'MESSAGE_INVALID' },
   { name: 'dryRun=maybe', body: (c) => batch(c, moveOut(c)), query: '?dryRun=maybe', status: 400, code: 'MESSAGE_INVALID' },
   // --- against the replica
   { name: 'a batch for another city', body: (c) => lines(header(c, { cityCode: c.city === '993034' ? '991015' : '993034' }), moveOut(c), end(1)), status: 400, code: 'SYNC_CITY_MISMATCH' },
