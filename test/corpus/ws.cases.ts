@@ -133,7 +133,7 @@ export const WS_CASES: WsCase[] = [
     send: (c) => outcome(c, { outcome: 'printed', copiesPrinted: 0 }),
     code: 'MESSAGE_INVALID',
     then: 'goes-on',
-    todo: "bug: the centre records 'printed' with 0 copies (ledger.ts:67 / sql-ledger.ts:156 only clamp) and answers issue.recorded; the city refuses that outcome (service.ts:153), so the ledger and the 交付記録 disagree",
+    todo: "bug: the centre records 'printed' with 0 copies (ledger.ts:67 / sql-ledger.ts:156 only clamp) and answers issue.recorded; the city refuses that outcome (city-cert-server/src/issuance/service.ts outcome(), line 288 now), so the ledger and the 交付記録 disagree",
   },
   {
     name: "'printed' 2 copies of a 1-copy issuance (the city refuses more than asked)",
