@@ -7,7 +7,7 @@
 //
 // Environment (all optional): KONBINI_HOST (127.0.0.1), KONBINI_CENTRE_PORT (7444),
 // KONBINI_CITY_PORT (7450: first city, the next ones follow; 0 = any free port),
-// KONBINI_KIOSK_SCREEN_PORT (7480),
+// KONBINI_KIOSK_SCREEN_PORT (7480), KONBINI_CONSOLE_PORT (7445),
 // KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,7 @@ const HOST = process.env.KONBINI_HOST ?? '127.0.0.1';
 const CENTRE_PORT = Number(process.env.KONBINI_CENTRE_PORT ?? 7444);
 const CITY_BASE_PORT = Number(process.env.KONBINI_CITY_PORT ?? 7450);
 const KIOSK_SCREEN_PORT = Number(process.env.KONBINI_KIOSK_SCREEN_PORT ?? 7480);
+const CONSOLE_PORT = Number(process.env.KONBINI_CONSOLE_PORT ?? 7445);
 
 let manifest;
 try {
@@ -61,6 +62,7 @@ function launch(name, args) {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push({ name, child, logPath });
     let buffered = '';
+    let consoleUrl;
     child.stdout.on('data', (d) => {
       log.write(d);
       buffered += d.toString();
@@ -68,7 +70,9 @@ function launch(name, args) {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line.startsWith('listening ')) resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath });
+        // The centre announces its operator console before it listens.
+        if (line.startsWith('console ')) consoleUrl = line.slice('console '.length);
+        if (line.startsWith('listening ')) resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath, consoleUrl });
       }
     });
     child.stderr.on('data', (d) => log.write(d));
@@ -145,11 +149,16 @@ try {
     jpki: { roots: [rel(pki('jpki-auth-ca').cert)], crl: rel(join(fixturesDir, 'jpki-auth.crl.der')) },
     directory: rel(join(fixturesDir, 'centre.json')),
     cities: cities.map((c) => ({ code: c.code, endpoint: `https://localhost:${c.port}`, cert: rel(c.cert) })),
+    // Development: open at any hour ("enforce": 6:30-23:00 Tokyo time, closed 12/29-1/3).
+    serviceHours: 'always-open',
+    ledger: { dataDir: rel(join(stateDir, 'centre-ledger')) },
+    console: { host: HOST, port: CONSOLE_PORT, operators: rel(join(stateDir, 'centre-operators.json')) },
   };
   writeFileSync(join(runDir, 'centre.json'), JSON.stringify(centreConfig, null, 2));
   const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')]);
   const centrePort = portOf(centre.url);
   console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, log ${relative(process.cwd(), centre.logPath)})`);
+  console.log(`centre console: ${centre.consoleUrl ?? '(not started)'} (first operator: npx issuance-center operator add admin --config ${relative(process.cwd(), join(runDir, 'centre.json'))})`);
 
   const kioskId = process.env.KONBINI_KIOSK_ID ?? 'K0001';
   const kioskConfig = {

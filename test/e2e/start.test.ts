@@ -42,7 +42,7 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   const state = mkdtempSync(join(tmpdir(), 'konbini-start-'));
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_STATE_DIR: state },
+    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_CONSOLE_PORT: '0', KONBINI_STATE_DIR: state },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so Ctrl-C can be sent the way a terminal sends it.
     detached: true,
@@ -75,12 +75,17 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   const ports = [...out.matchAll(/:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
   t.match(out, /^kiosk screen: http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+/m, 'prints the kiosk screen URL');
   t.equal(pids.length, 4, 'two cities, the centre and the kiosk screen, each its own process');
+  t.match(out, /^centre console: http:\/\/127\.0\.0\.1:\d+\/ \(first operator: /m, 'prints the operator console URL');
+  const consoleUrl = /^centre console: (\S+)/m.exec(out)![1]!;
+  const login = await fetch(consoleUrl);
+  t.equal(login.status, 200, 'the console answers');
   const screenUrl = /^kiosk screen: (\S+)/m.exec(out)![1]!;
   const page = await fetch(screenUrl);
   t.equal(page.status, 200, 'the kiosk screen answers');
   t.match(await page.text(), /<html/i, 'with a page');
   for (const port of ports) t.ok(await accepts(port), `port ${port} accepts connections`);
   t.ok(readdirSync(join(state, 'log')).includes('centre.log'), 'logs go to the state directory');
+  t.ok(readdirSync(state).includes('centre-ledger'), 'the centre keeps its ledger in the state directory');
 
   const card = cardFor('ok');
   const config = join(state, 'run/kiosk.json');
