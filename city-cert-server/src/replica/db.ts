@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { ReplicaKeys } from '../crypto/replica-keys.js';
+import type { KeyWrapper } from '../crypto/key-wrapper.js';
 
 /**
  * The replica's only door to SQL. Written against PostgreSQL's dialect so a `pg`
@@ -10,6 +12,8 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /** The replica's data key once unlocked (crypto/replica-keys.ts); the same on the Db and its transactions. */
+  readonly keys?: ReplicaKeys;
 }
 
 export interface TransactionOptions {
@@ -34,6 +38,8 @@ export interface Db extends Queryable {
 export interface PgliteDbOptions {
   /** Data directory on disk; absent = in memory (tests). */
   dataDir?: string;
+  /** Wraps the replica's data key: the city's token in service; default the development wrapper. */
+  keyWrapper?: KeyWrapper;
 }
 
 /**
@@ -44,7 +50,10 @@ class PgliteDb implements Db {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(private readonly pg: PGlite) {}
+  constructor(
+    private readonly pg: PGlite,
+    readonly keys: ReplicaKeys,
+  ) {}
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('replica database is closed'));
@@ -68,6 +77,7 @@ class PgliteDb implements Db {
     return this.enqueue(() =>
       this.pg.transaction(async (tx) => {
         const q: Queryable = {
+          keys: this.keys,
           query: async <R>(sql: string, params: unknown[] = []) => (await tx.query<R>(sql, params)).rows,
           exec: async (sql: string) => {
             await tx.exec(sql);
@@ -90,17 +100,17 @@ export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
   // PGlite makes only the last path segment; city staff give a path like var/city-db/<code>.
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const pg = options.dataDir ? await PGlite.create(options.dataDir) : await PGlite.create();
-  return new PgliteDb(pg);
+  return new PgliteDb(pg, new ReplicaKeys(options.keyWrapper));
 }
 
 /**
  * The replica named by one setting (`--db`): a postgres:// URL is a PostgreSQL
  * server through `pg`; anything else is a PGlite data directory.
  */
-export async function openDb(spec: string | undefined): Promise<Db> {
+export async function openDb(spec: string | undefined, options: { keyWrapper?: KeyWrapper } = {}): Promise<Db> {
   if (spec && /^postgres(ql)?:\/\//.test(spec)) {
     const { openPgDb } = await import('./pg.js');
-    return openPgDb({ connectionString: spec });
+    return openPgDb({ connectionString: spec, ...options });
   }
-  return openPgliteDb(spec ? { dataDir: spec } : {});
+  return openPgliteDb(spec ? { dataDir: spec, ...options } : { ...options });
 }

@@ -1,6 +1,46 @@
 import { CERT_MIGRATIONS } from './cert-migrations.js';
 import { APPLY_CHANGES_SQL } from './apply-changes.sql.js';
+import { APPLY_CHANGES_SEALED_SQL } from './apply-changes-sealed.sql.js';
+import { unlockReplica } from '../crypto/replica-keys.js';
 import type { Db } from './db.js';
+
+/*
+ * Personal fields become AES-256-GCM envelopes (bytea, crypto/field-cipher.ts),
+ * sealed and opened in TypeScript only. SQL never needs their values: lookups are by
+ * resident id, household id and card serial; the rules compare status, flags and the
+ * dates left in clear. A replica holding plaintext rows cannot be sealed here (the
+ * key is not in SQL), so its resident data is emptied and must be loaded again; the
+ * 交付記録 stays. See docs/PROTECTION-AT-REST.md for the list and the reasons.
+ */
+const PROTECTION_AT_REST_SQL = `
+  DELETE FROM tax_records; DELETE FROM seal_registrations; DELETE FROM card_links;
+  DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city; DELETE FROM replica_state;
+  DELETE FROM sync_changes;
+  UPDATE sync_state SET last_seq = 0, last_sync_at = NULL, last_batch_id = NULL, full_load_at = NULL;
+  ALTER TABLE residents DROP CONSTRAINT IF EXISTS residents_my_number_check;
+  ALTER TABLE residents
+    ALTER COLUMN family_name TYPE bytea USING NULL,
+    ALTER COLUMN given_name TYPE bytea USING NULL,
+    ALTER COLUMN family_name_kana TYPE bytea USING NULL,
+    ALTER COLUMN given_name_kana TYPE bytea USING NULL,
+    ALTER COLUMN birth_date TYPE bytea USING NULL,
+    ALTER COLUMN previous_address TYPE bytea USING NULL,
+    ALTER COLUMN honseki TYPE bytea USING NULL,
+    ALTER COLUMN koseki_head TYPE bytea USING NULL,
+    ALTER COLUMN foreign_info TYPE bytea USING NULL,
+    ALTER COLUMN my_number TYPE bytea USING NULL;
+  ALTER TABLE households ALTER COLUMN address TYPE bytea USING NULL;
+  ALTER TABLE tax_records ALTER COLUMN record TYPE bytea USING NULL;
+  -- seal_registrations.image_png stays bytea: it now holds the envelope of the PNG
+  -- one row: the data key, wrapped (never in clear), and which wrapper can unwrap it
+  CREATE TABLE replica_keys (
+    id          integer PRIMARY KEY CHECK (id = 1),
+    wrapped_key bytea NOT NULL,
+    wrapper     text NOT NULL,
+    created_at  timestamptz NOT NULL
+  );
+  ${APPLY_CHANGES_SEALED_SQL}
+`;
 
 /**
  * Schema changes, applied in order at start, each once (schema_migrations).
@@ -116,10 +156,23 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0003-apply-changes', sql: APPLY_CHANGES_SQL },
   // certificate types (issue 6), numbered 0010+: see cert-migrations.ts
   ...CERT_MIGRATIONS,
+  // protection at rest (issue 5 item 7). Listed after 0010/0011 because it converts their
+  // columns too; numbered 0004 as the next replica/sync migration.
+  { id: '0004-protection-at-rest', sql: PROTECTION_AT_REST_SQL },
 ];
 
-/** Apply pending migrations; safe to run from several workers at once (advisory lock). */
+/**
+ * Apply pending migrations; safe to run from several workers at once (advisory lock).
+ * Then unlock the replica's data key (refuses with REPLICA_KEY_UNAVAILABLE when its
+ * wrapper cannot): nothing reads or writes personal fields before this.
+ */
 export async function migrate(db: Db): Promise<string[]> {
+  const applied = await applyMigrations(db);
+  await unlockReplica(db);
+  return applied;
+}
+
+async function applyMigrations(db: Db): Promise<string[]> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(7406001)');
     await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (

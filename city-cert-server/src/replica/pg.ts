@@ -1,12 +1,15 @@
 import pg from 'pg';
 import type { Db, Queryable, TransactionOptions } from './db.js';
+import { ReplicaKeys } from '../crypto/replica-keys.js';
+import type { KeyWrapper } from '../crypto/key-wrapper.js';
 
 /** SQLSTATEs after which a transaction may simply be run again. */
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const MAX_ATTEMPTS = 5;
 
-function queryable(client: pg.PoolClient): Queryable {
+function queryable(client: pg.PoolClient, keys: ReplicaKeys): Queryable {
   return {
+    keys,
     query: async <T>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as T[],
     exec: async (sql: string) => {
       await client.query(sql);
@@ -23,7 +26,10 @@ function queryable(client: pg.PoolClient): Queryable {
  * the whole function (it was rolled back, so running it again is safe).
  */
 class PgDb implements Db {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly keys: ReplicaKeys,
+  ) {}
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
     return (await this.pool.query(sql, params)).rows as T[];
@@ -40,7 +46,7 @@ class PgDb implements Db {
       let broken = false;
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${level}`);
-        const result = await fn(queryable(client));
+        const result = await fn(queryable(client, this.keys));
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -68,6 +74,8 @@ export interface PgDbOptions {
   connectionString: string;
   /** Pool size; a city-server worker needs few. */
   max?: number;
+  /** Wraps the replica's data key: the city's token in service; default the development wrapper. */
+  keyWrapper?: KeyWrapper;
 }
 
 export async function openPgDb(options: PgDbOptions): Promise<Db> {
@@ -76,7 +84,7 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
   pool.on('error', () => undefined);
   const client = await pool.connect(); // fail at start, not at the first resident
   client.release();
-  return new PgDb(pool);
+  return new PgDb(pool, new ReplicaKeys(options.keyWrapper));
 }
 
 export function isPostgresUrl(spec: string): boolean {

@@ -1,56 +1,64 @@
 import type { Db, Queryable } from './db.js';
+import { asBytes, type FieldCipher } from '../crypto/field-cipher.js';
+import { cipherOf } from '../crypto/replica-keys.js';
 import type { CardLink, CityInfo, Household, Resident } from './dataset.js';
 
 /*
  * Read side of the replica. Residents are found only by card serial or resident
  * id, never by name; a household is read only through a resident already found.
+ * Personal fields are stored sealed (crypto/field-cipher.ts) and opened here, for
+ * the one resident (and their household's record) being issued.
  */
 
 const RESIDENT_COLUMNS = `id, household_id, family_name, given_name, family_name_kana, given_name_kana,
-  birth_date::text AS birth_date, sex, relationship, resident_since::text AS resident_since,
+  birth_date, sex, relationship, resident_since::text AS resident_since,
   address_since::text AS address_since, notified_on::text AS notified_on, previous_address,
   honseki, koseki_head, foreign_info, status, flags, removed_on::text AS removed_on`;
+
+/** Sealed columns come back as bytea (Uint8Array on PGlite, Buffer on pg). */
+type Sealed = unknown;
 
 interface ResidentRow {
   id: string;
   household_id: string;
-  family_name: string;
-  given_name: string;
-  family_name_kana: string;
-  given_name_kana: string;
-  birth_date: string;
+  family_name: Sealed;
+  given_name: Sealed;
+  family_name_kana: Sealed;
+  given_name_kana: Sealed;
+  birth_date: Sealed;
   sex: Resident['sex'];
   relationship: string;
   resident_since: string;
   address_since: string | null;
   notified_on: string;
-  previous_address: string | null;
-  honseki: string | null;
-  koseki_head: string | null;
-  foreign_info: Resident['foreign'];
+  previous_address: Sealed;
+  honseki: Sealed;
+  koseki_head: Sealed;
+  foreign_info: Sealed;
   status: Resident['status'];
   flags: Resident['flags'];
   removed_on: string | null;
 }
 
-function toResident(r: ResidentRow): Resident {
+function toResident(cipher: FieldCipher, r: ResidentRow): Resident {
+  const text = (column: string, v: Sealed) => cipher.openText('residents', column, r.id, asBytes(v));
   return {
     id: r.id,
     householdId: r.household_id,
-    familyName: r.family_name,
-    givenName: r.given_name,
-    familyNameKana: r.family_name_kana,
-    givenNameKana: r.given_name_kana,
-    birthDate: r.birth_date,
+    familyName: text('family_name', r.family_name)!,
+    givenName: text('given_name', r.given_name)!,
+    familyNameKana: text('family_name_kana', r.family_name_kana)!,
+    givenNameKana: text('given_name_kana', r.given_name_kana)!,
+    birthDate: text('birth_date', r.birth_date)!,
     sex: r.sex,
     relationship: r.relationship,
     residentSince: r.resident_since,
     addressSince: r.address_since,
     notifiedOn: r.notified_on,
-    previousAddress: r.previous_address,
-    honseki: r.honseki,
-    kosekiHead: r.koseki_head,
-    foreign: r.foreign_info ?? null,
+    previousAddress: text('previous_address', r.previous_address),
+    honseki: text('honseki', r.honseki),
+    kosekiHead: text('koseki_head', r.koseki_head),
+    foreign: cipher.openJson<NonNullable<Resident['foreign']>>('residents', 'foreign_info', r.id, asBytes(r.foreign_info)),
     status: r.status,
     flags: r.flags ?? [],
     ...(r.removed_on ? { removedOn: r.removed_on } : {}),
@@ -84,7 +92,7 @@ export async function cardLinkBySerial(db: Queryable, serial: string): Promise<C
 
 export async function residentById(db: Queryable, id: string): Promise<Resident | null> {
   const rows = await db.query<ResidentRow>(`SELECT ${RESIDENT_COLUMNS} FROM residents WHERE id = $1`, [id]);
-  return rows[0] ? toResident(rows[0]) : null;
+  return rows[0] ? toResident(cipherOf(db), rows[0]) : null;
 }
 
 export interface HouseholdView {
@@ -95,7 +103,8 @@ export interface HouseholdView {
 
 /** The household of a resident already identified by card or id. */
 export async function householdOfResident(db: Queryable, resident: Resident): Promise<HouseholdView | null> {
-  const hh = await db.query<{ id: string; address: string; head_id: string }>(
+  const cipher = cipherOf(db);
+  const hh = await db.query<{ id: string; address: Sealed; head_id: string }>(
     'SELECT id, address, head_id FROM households WHERE id = $1',
     [resident.householdId],
   );
@@ -105,7 +114,8 @@ export async function householdOfResident(db: Queryable, resident: Resident): Pr
     `SELECT ${RESIDENT_COLUMNS} FROM residents WHERE household_id = $1 ORDER BY id`,
     [h.id],
   );
-  return { household: { id: h.id, address: h.address, headId: h.head_id }, members: members.map(toResident) };
+  const address = cipher.openText('households', 'address', h.id, asBytes(h.address)!);
+  return { household: { id: h.id, address, headId: h.head_id }, members: members.map((m) => toResident(cipher, m)) };
 }
 
 export interface ReplicaState {

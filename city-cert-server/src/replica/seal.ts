@@ -1,5 +1,7 @@
 import type { ErrorCode } from '@konbini/protocol';
 import type { Queryable } from './db.js';
+import { asBytes } from '../crypto/field-cipher.js';
+import { cipherOf } from '../crypto/replica-keys.js';
 
 export interface SealRegistration {
   residentId: string;
@@ -18,10 +20,10 @@ export async function sealRegistrationOf(db: Queryable, residentId: string): Pro
     status: SealRegistration['status'];
     registered_on: string;
     abolished_on: string | null;
-    image_b64: string | null;
+    image_png: unknown;
   }>(
     `SELECT resident_id, seal_number, status, registered_on::text AS registered_on, abolished_on::text AS abolished_on,
-       encode(image_png, 'base64') AS image_b64
+       image_png
      FROM seal_registrations WHERE resident_id = $1`,
     [residentId],
   );
@@ -33,7 +35,8 @@ export async function sealRegistrationOf(db: Queryable, residentId: string): Pro
     status: r.status,
     registeredOn: r.registered_on,
     abolishedOn: r.abolished_on,
-    imagePng: r.image_b64 ? Buffer.from(r.image_b64.replace(/\s+/g, ''), 'base64') : null,
+    // sealed (crypto/field-cipher.ts); an empty image was stored as none
+    imagePng: r.image_png === null ? null : cipherOf(db).open('seal_registrations', 'image_png', r.resident_id, asBytes(r.image_png)!),
   };
 }
 

@@ -12,6 +12,7 @@ import { fromDer, toDer } from './cms.js';
 import { HSM_MANIFEST, tokenLabelOf, type HsmManifest } from './hsm-store.js';
 import { P, SOFTHSM2_MODULE, acquireModule, attribute, findObjects, findTokenSlot, freeSlot, type Handle, type Pkcs11 } from './pkcs11.js';
 import { TOKEN_OBJECTS } from './signer.js';
+import { ensureWrappingKey } from '../crypto/key-wrapper.js';
 
 interface PkiManifest {
   cities: { code: string }[];
@@ -28,7 +29,7 @@ export interface HsmInitOptions {
 
 export interface HsmInitResult {
   dir: string;
-  tokens: { cityCode: string; label: string; action: 'created' | 'unchanged' | 'reimported' }[];
+  tokens: { cityCode: string; label: string; action: 'created' | 'unchanged' | 'reimported'; replicaWrappingKey: 'created' | 'present' }[];
 }
 
 const pemToDer = (pem: string): Buffer =>
@@ -161,6 +162,7 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
       const soPinFile = join('pins', `${code}.so-pin`);
       let slot = findTokenSlot(p11, label);
       let action: HsmInitResult['tokens'][number]['action'];
+      let replicaWrappingKey: 'created' | 'present';
       if (!slot) {
         const free = freeSlot(p11);
         if (!free) throw new Error('hsm init: no free slot for a new token');
@@ -173,6 +175,8 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
         writeSecret(join(dir, soPinFile), soPin);
         writeSecret(join(dir, pinFile), pin);
         withSession(p11, slot, P.CKU_USER, pin, (s) => importObjects(p11, s, keyPem, certDer, caDer));
+        // the AES key that wraps the replica's data key (crypto/key-wrapper.ts)
+        replicaWrappingKey = withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
         action = 'created';
       } else {
         if (!existsSync(join(dir, pinFile))) {
@@ -187,9 +191,11 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
           importObjects(p11, s, keyPem, certDer, caDer);
           return 'reimported' as const;
         });
+        // never replaced: a new wrapping key would leave the replica's data key unreadable
+        replicaWrappingKey = withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
       }
       manifest.tokens[code] = { label, pinFile, certSha256: createHash('sha256').update(certDer).digest('hex') };
-      result.tokens.push({ cityCode: code, label, action });
+      result.tokens.push({ cityCode: code, label, action, replicaWrappingKey });
     }
   } finally {
     lease.release();

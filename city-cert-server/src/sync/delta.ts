@@ -1,6 +1,9 @@
 import { KonbiniError } from '@konbini/protocol';
 import type { Db } from '../replica/db.js';
 import { syncState, takeSyncLock } from '../replica/sync-state.js';
+import { cipherOf } from '../crypto/replica-keys.js';
+import type { FieldCipher } from '../crypto/field-cipher.js';
+import { sealHouseholdAddress, sealHouseholdRow, sealNameFields, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { SyncRefusal } from './errors.js';
 import type { Change, DeltaBatch } from './delta-format.js';
 
@@ -72,7 +75,9 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
         if (fresh.length) {
           try {
             // konbini_apply_changes (migration 0003): the whole batch in one call, in sequence order
-            await tx.query('SELECT konbini_apply_changes($1::jsonb)', [JSON.stringify(fresh.map(({ sha256: _h, ...c }) => c))]);
+            // personal fields sealed here: the function stores envelopes and never sees a value (migration 0004)
+            const cipher = cipherOf(tx);
+            await tx.query('SELECT konbini_apply_changes($1::jsonb)', [JSON.stringify(fresh.map(({ sha256: _h, ...c }) => sealChange(cipher, c)))]);
           } catch (err) {
             throw refusalFromFunction(err, fresh) ?? err;
           }
@@ -118,4 +123,31 @@ function refusalFromFunction(err: unknown, changes: Change[]): SyncRefusal | nul
   const line = Number(e.detail ?? 0);
   const seq = changes.find((c) => c.line === line)?.seq;
   return new SyncRefusal(e.code === 'KB001' ? 'SYNC_UNKNOWN_RECORD' : 'SYNC_RECORD_CONFLICT', [{ line, field: e.hint ?? '', reason: e.message ?? '' }], { seq });
+}
+
+/**
+ * A change with its personal fields sealed for the row they will be stored in
+ * (replica/sealed-fields.ts). The content hash was taken before, on the change as sent.
+ */
+function sealChange(cipher: FieldCipher, change: Record<string, unknown>): Record<string, unknown> {
+  const c = { ...change };
+  const household = c.household as { id: string; address: string } | undefined | null;
+  if (household && typeof household === 'object') c.household = sealHouseholdRow(cipher, household);
+  switch (c.kind) {
+    case 'move-in':
+    case 'birth': {
+      const { myNumber: _never, ...resident } = c.resident as Record<string, unknown>;
+      c.resident = sealResidentRow(cipher, resident);
+      break;
+    }
+    case 'address-change':
+      c.address = sealHouseholdAddress(cipher, String(c.householdId), String(c.address));
+      break;
+    case 'name-change':
+      return sealNameFields(cipher, String(c.residentId), c);
+    case 'seal-register':
+      c.imagePng = sealSealImage(cipher, String(c.residentId), c.imagePng);
+      break;
+  }
+  return c;
 }

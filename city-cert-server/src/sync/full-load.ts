@@ -2,6 +2,9 @@ import type { Readable } from 'node:stream';
 import { KonbiniError } from '@konbini/protocol';
 import type { Db, Queryable } from '../replica/db.js';
 import { markFullLoad, takeSyncLock } from '../replica/sync-state.js';
+import { cipherOf } from '../crypto/replica-keys.js';
+import type { FieldCipher } from '../crypto/field-cipher.js';
+import { sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
 import { cardLinkSchema, checker, householdSchema, isValidDate, residentSchema, sealSchema } from './schemas.js';
@@ -109,26 +112,40 @@ const DATES: Record<RowKind, string[]> = {
 };
 
 const INSERT: Record<RowKind, string> = {
+  // personal fields arrive sealed, base64 (SEAL below): decode() stores the envelope
   household: `INSERT INTO households (id, address, head_id)
-    SELECT id, address, "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`,
+    SELECT id, decode(address, 'base64'), "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`,
   // 個人番号 is never copied into the replica
   resident: `INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
       birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
       honseki, koseki_head, foreign_info, status, flags, removed_on)
-    SELECT id, "householdId", "familyName", "givenName", "familyNameKana", "givenNameKana",
-      "birthDate", sex, relationship, "residentSince", "addressSince", "notifiedOn", "previousAddress",
-      honseki, "kosekiHead", NULLIF("foreign", 'null'::jsonb),
+    SELECT id, "householdId", decode("familyName", 'base64'), decode("givenName", 'base64'),
+      decode("familyNameKana", 'base64'), decode("givenNameKana", 'base64'),
+      decode("birthDate", 'base64'), sex, relationship, "residentSince", "addressSince", "notifiedOn",
+      decode("previousAddress", 'base64'), decode(honseki, 'base64'), decode("kosekiHead", 'base64'), decode("foreign", 'base64'),
       status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
     FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,
-      "familyNameKana" text, "givenNameKana" text, "birthDate" date, sex text, relationship text,
+      "familyNameKana" text, "givenNameKana" text, "birthDate" text, sex text, relationship text,
       "residentSince" date, "addressSince" date, "notifiedOn" date, "previousAddress" text,
-      honseki text, "kosekiHead" text, "foreign" jsonb, status text, flags jsonb, "removedOn" date)`,
+      honseki text, "kosekiHead" text, "foreign" text, status text, flags jsonb, "removedOn" date)`,
   'card-link': `INSERT INTO card_links (serial, resident_id, valid_from)
     SELECT lower(serial), "residentId", "validFrom" FROM jsonb_to_recordset($1::jsonb) AS x(serial text, "residentId" text, "validFrom" date)`,
   seal: `INSERT INTO seal_registrations (resident_id, seal_number, image_png, status, registered_on, abolished_on)
     SELECT "residentId", "sealNumber", decode("imagePng", 'base64'), COALESCE(status, 'active'), "registeredOn", "abolishedOn"
     FROM jsonb_to_recordset($1::jsonb) AS x("residentId" text, "sealNumber" text, "imagePng" text, status text, "registeredOn" date, "abolishedOn" date)`,
 };
+
+/**
+ * A checked row as the JSON its INSERT reads: personal fields sealed (replica/sealed-fields.ts),
+ * `type` and `myNumber` dropped (never stored). Card links carry nothing personal: the line as read.
+ */
+function sealedJson(cipher: FieldCipher, kind: RowKind, row: Record<string, unknown>, text: string): string {
+  if (kind === 'card-link') return text;
+  const { type: _t, myNumber: _m, ...rest } = row;
+  if (kind === 'household') return JSON.stringify(sealHouseholdRow(cipher, rest as { id: string; address: string }));
+  if (kind === 'resident') return JSON.stringify(sealResidentRow(cipher, rest));
+  return JSON.stringify({ ...rest, imagePng: sealSealImage(cipher, String(rest.residentId), rest.imagePng) });
+}
 
 interface FileHeader {
   city: { code: string; name: string; prefecture: string; mayorName: string; fees: Record<string, number>; serviceHours?: unknown };
@@ -162,6 +179,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
     return await db.transaction(
       async (tx: Queryable) => {
         await takeSyncLock(tx);
+        const cipher = cipherOf(tx);
         const errors: RowError[] = [];
         const fail = (e: RowError[]) => {
           if (errors.length < MAX_REPORTED) errors.push(...e.slice(0, MAX_REPORTED - errors.length));
@@ -181,7 +199,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           p.rows = [];
           if (errorCount) return; // the load is refused anyway: only keep checking rows
           try {
-            // the checked lines themselves, as one JSON array: no re-serialisation (type and myNumber are not selected)
+            // the checked rows, sealed, as one JSON array
             await tx.query(INSERT[kind], [`[${rows.join(',')}]`]);
           } catch (err) {
             throw dbRowError(err, p.first, p.last) ?? err;
@@ -249,7 +267,8 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
             const p = pending[kind];
             if (!p.rows.length) p.first = line;
             p.last = line;
-            p.rows.push(text);
+            // rows of a load already refused are only checked, never sealed
+            p.rows.push(errorCount ? '' : sealedJson(cipher, kind, row, text));
             counts[kind === 'card-link' ? 'cardLinks' : kind === 'seal' ? 'seals' : kind === 'household' ? 'households' : 'residents']++;
             rowsSeen++;
             if (p.rows.length >= chunkRows) await flush(kind);

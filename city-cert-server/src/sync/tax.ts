@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import { KonbiniError } from '@konbini/protocol';
 import type { Db, Queryable } from '../replica/db.js';
 import { takeSyncLock } from '../replica/sync-state.js';
+import { cipherOf } from '../crypto/replica-keys.js';
+import { sealTaxRecord } from '../replica/sealed-fields.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
 import { checker } from './schemas.js';
@@ -135,11 +137,18 @@ export async function taxRollover(
           throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: 1, field: '/fiscalYear', reason: `fiscal year ${year} is past retention (the replica holds ${newestYear}, keeps ${retain})` }]);
         }
         const replaced = await tx.query('DELETE FROM tax_records WHERE fiscal_year = $1 RETURNING resident_id', [year]);
+        // the record is sealed (tax amounts are personal); resident and year stay in clear for the roll-over's SQL
+        const cipher = cipherOf(tx);
         for (let i = 0; i < rows.length; i += 5000) {
+          const sealed = rows.slice(i, i + 5000).map((text) => {
+            const { type: _t, ...record } = JSON.parse(text) as { type: string; residentId: string; fiscalYear: number };
+            return { residentId: record.residentId, fiscalYear: record.fiscalYear, record: sealTaxRecord(cipher, record.residentId, record.fiscalYear, record) };
+          });
           await tx.query(
             `INSERT INTO tax_records (resident_id, fiscal_year, record)
-             SELECT r->>'residentId', (r->>'fiscalYear')::integer, r - 'type' FROM jsonb_array_elements($1::jsonb) AS r`,
-            [`[${rows.slice(i, i + 5000).join(',')}]`],
+             SELECT "residentId", "fiscalYear", decode(record, 'base64')
+             FROM jsonb_to_recordset($1::jsonb) AS x("residentId" text, "fiscalYear" integer, record text)`,
+            [JSON.stringify(sealed)],
           );
         }
         const unknown = await tx.query<{ resident_id: string }>(

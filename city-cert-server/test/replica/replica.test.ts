@@ -14,6 +14,7 @@ import {
   residentById,
   type Db,
 } from '../../src/index.js';
+import { cipherOf } from '../../src/crypto/replica-keys.js';
 import { SERIAL, testDataset } from '../helpers/dataset.js';
 import { backends, type Backend } from './backends.js';
 
@@ -113,18 +114,20 @@ t.test('a transaction reads one snapshot: a change committed meanwhile is not ha
   let entered!: () => void;
   const inside = new Promise<void>((r) => (entered = r));
   const reading = db.transaction(async (q) => {
-    const before = await q.query<{ family_name: string }>('SELECT family_name FROM residents WHERE id = $1', ['R0001']);
+    const before = await residentById(q, 'R0001');
     entered();
     await paused;
-    const after = await q.query<{ family_name: string }>('SELECT family_name FROM residents WHERE id = $1', ['R0001']);
-    return [before[0]!.family_name, after[0]!.family_name];
+    const after = await residentById(q, 'R0001');
+    return [before!.familyName, after!.familyName];
   });
   await inside;
-  await db.query("UPDATE residents SET family_name = '高橋' WHERE id = 'R0001'");
+  // the name is stored sealed for its row (crypto/field-cipher.ts)
+  const sealed = (name: string) => cipherOf(db).sealText('residents', 'family_name', 'R0001', name);
+  await db.query('UPDATE residents SET family_name = $1 WHERE id = $2', [sealed('高橋'), 'R0001']);
   release();
   t.same(await reading, ['髙橋', '髙橋']);
   t.equal((await residentById(db, 'R0001'))?.familyName, '高橋');
-  await db.query("UPDATE residents SET family_name = '髙橋' WHERE id = 'R0001'");
+  await db.query('UPDATE residents SET family_name = $1 WHERE id = $2', [sealed('髙橋'), 'R0001']);
 });
 
 t.test('two workers migrate one database at once: each migration applied once', { skip: backend.name !== 'postgres' && 'PostgreSQL only' }, async (t) => {

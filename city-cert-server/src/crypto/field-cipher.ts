@@ -1,0 +1,92 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { KonbiniError } from '@konbini/protocol';
+
+/*
+ * Personal fields of the replica at rest (issue 5 item 7): AES-256-GCM under the
+ * city's data key. One stored value (bytea) = version 0x01 ‖ 96-bit random nonce ‖
+ * ciphertext ‖ 128-bit tag. The associated data binds the value to its place:
+ * "<table>\0<column>\0<row id>", so a ciphertext copied into another column or
+ * another resident's row fails its tag instead of printing someone else's data.
+ */
+
+const VERSION = 0x01;
+const NONCE = 12;
+const TAG = 16;
+export const ENVELOPE_OVERHEAD = 1 + NONCE + TAG;
+
+export class FieldCipher {
+  readonly #key: Buffer;
+
+  constructor(dataKey: Buffer) {
+    if (dataKey.length !== 32) throw new KonbiniError('REPLICA_KEY_UNAVAILABLE', { reason: 'data-key-length' });
+    // a private copy: the caller's buffer may be wiped
+    this.#key = Buffer.from(dataKey);
+  }
+
+  /** Never show the key (util.inspect, JSON, logs). */
+  toJSON(): string {
+    return '[FieldCipher]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[FieldCipher]';
+  }
+
+  seal(table: string, column: string, rowId: string, plain: Buffer): Buffer {
+    const nonce = randomBytes(NONCE);
+    const c = createCipheriv('aes-256-gcm', this.#key, nonce);
+    c.setAAD(aad(table, column, rowId));
+    const body = c.update(plain);
+    const fin = c.final();
+    return Buffer.concat([Buffer.of(VERSION), nonce, body, fin, c.getAuthTag()]);
+  }
+
+  open(table: string, column: string, rowId: string, envelope: Buffer): Buffer {
+    if (envelope.length < ENVELOPE_OVERHEAD || envelope[0] !== VERSION) throw unreadable(table, column, rowId, 'format');
+    const d = createDecipheriv('aes-256-gcm', this.#key, envelope.subarray(1, 1 + NONCE));
+    d.setAAD(aad(table, column, rowId));
+    d.setAuthTag(envelope.subarray(envelope.length - TAG));
+    try {
+      return Buffer.concat([d.update(envelope.subarray(1 + NONCE, envelope.length - TAG)), d.final()]);
+    } catch (err) {
+      throw unreadable(table, column, rowId, 'tag', err);
+    }
+  }
+
+  sealText(table: string, column: string, rowId: string, text: string): Buffer;
+  sealText(table: string, column: string, rowId: string, text: string | null | undefined): Buffer | null;
+  sealText(table: string, column: string, rowId: string, text: string | null | undefined): Buffer | null {
+    return text === null || text === undefined ? null : this.seal(table, column, rowId, Buffer.from(text, 'utf8'));
+  }
+
+  openText(table: string, column: string, rowId: string, envelope: Buffer): string;
+  openText(table: string, column: string, rowId: string, envelope: Buffer | null | undefined): string | null;
+  openText(table: string, column: string, rowId: string, envelope: Buffer | null | undefined): string | null {
+    return envelope === null || envelope === undefined ? null : this.open(table, column, rowId, envelope).toString('utf8');
+  }
+
+  sealJson(table: string, column: string, rowId: string, value: unknown): Buffer | null {
+    return value === null || value === undefined ? null : this.seal(table, column, rowId, Buffer.from(JSON.stringify(value), 'utf8'));
+  }
+
+  openJson<T>(table: string, column: string, rowId: string, envelope: Buffer | null | undefined): T | null {
+    return envelope === null || envelope === undefined ? null : (JSON.parse(this.open(table, column, rowId, envelope).toString('utf8')) as T);
+  }
+}
+
+function aad(table: string, column: string, rowId: string): Buffer {
+  return Buffer.from(`${table}\0${column}\0${rowId}`, 'utf8');
+}
+
+/** Ids only in the detail: never the value. */
+function unreadable(table: string, column: string, rowId: string, reason: string, cause?: unknown): KonbiniError {
+  return new KonbiniError('REPLICA_FIELD_UNREADABLE', { table, column, rowId, reason }, cause ? { cause } : undefined);
+}
+
+/** bytea as the drivers return it: PGlite a Uint8Array, pg a Buffer; the hex text form for safety. */
+export function asBytes(v: unknown): Buffer | null {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (typeof v === 'string' && v.startsWith('\\x')) return Buffer.from(v.slice(2), 'hex');
+  throw new KonbiniError('REPLICA_FIELD_UNREADABLE', { reason: 'not-bytea' });
+}

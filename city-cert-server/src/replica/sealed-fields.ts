@@ -1,0 +1,68 @@
+import type { FieldCipher } from '../crypto/field-cipher.js';
+
+/*
+ * Which replica fields are sealed (AES-256-GCM, crypto/field-cipher.ts) and how a row
+ * is sealed on its way into SQL: each sealed value travels base64-encoded in the
+ * JSON parameter and is stored with decode(..., 'base64'). The row id in the
+ * associated data is the resident id, the household id, or "<resident id>/<year>"
+ * for a tax record. The reasons for what stays in clear: docs/PROTECTION-AT-REST.md.
+ */
+
+/** Resident fields in the load/delta JSON → column, sealed as UTF-8 text. */
+export const RESIDENT_SEALED_TEXT = {
+  familyName: 'family_name',
+  givenName: 'given_name',
+  familyNameKana: 'family_name_kana',
+  givenNameKana: 'given_name_kana',
+  birthDate: 'birth_date',
+  previousAddress: 'previous_address',
+  honseki: 'honseki',
+  kosekiHead: 'koseki_head',
+} as const;
+
+const b64 = (b: Buffer | null): string | null => (b ? b.toString('base64') : null);
+
+/** A resident row (load or delta JSON) with its personal fields replaced by base64 envelopes; `foreign` sealed as JSON. */
+export function sealResidentRow<T extends Record<string, unknown>>(cipher: FieldCipher, row: T): T {
+  const id = String(row.id);
+  const out: Record<string, unknown> = { ...row };
+  for (const [field, column] of Object.entries(RESIDENT_SEALED_TEXT)) {
+    if (field in row) out[field] = b64(cipher.sealText('residents', column, id, row[field] as string | null));
+  }
+  if ('foreign' in row) out.foreign = b64(cipher.sealJson('residents', 'foreign_info', id, row.foreign));
+  return out as T;
+}
+
+/** Only the name fields a name-change carries, sealed for the resident it names. */
+export function sealNameFields<T extends Record<string, unknown>>(cipher: FieldCipher, residentId: string, change: T): T {
+  const out: Record<string, unknown> = { ...change };
+  for (const f of ['familyName', 'givenName', 'familyNameKana', 'givenNameKana'] as const) {
+    if (typeof change[f] === 'string') out[f] = b64(cipher.sealText('residents', RESIDENT_SEALED_TEXT[f], residentId, change[f] as string));
+  }
+  return out as T;
+}
+
+export function sealHouseholdAddress(cipher: FieldCipher, householdId: string, address: string): string {
+  return cipher.sealText('households', 'address', householdId, address).toString('base64');
+}
+
+export function sealHouseholdRow<T extends { id: string; address: string }>(cipher: FieldCipher, row: T): T {
+  return { ...row, address: sealHouseholdAddress(cipher, row.id, row.address) };
+}
+
+/** The 印影 PNG (base64 in the file) as the base64 of its envelope; absent stays absent. */
+export function sealSealImage(cipher: FieldCipher, residentId: string, imagePng: unknown): string | null | undefined {
+  if (imagePng === undefined) return undefined;
+  if (imagePng === null || imagePng === '') return null;
+  return cipher.seal('seal_registrations', 'image_png', residentId, Buffer.from(String(imagePng), 'base64')).toString('base64');
+}
+
+export const taxRowId = (residentId: string, fiscalYear: number): string => `${residentId}/${fiscalYear}`;
+
+export function sealTaxRecord(cipher: FieldCipher, residentId: string, fiscalYear: number, record: unknown): string {
+  return cipher.sealJson('tax_records', 'record', taxRowId(residentId, fiscalYear), record)!.toString('base64');
+}
+
+export function sealMyNumber(cipher: FieldCipher, residentId: string, myNumber: string): string {
+  return cipher.sealText('residents', 'my_number', residentId, myNumber).toString('base64');
+}
