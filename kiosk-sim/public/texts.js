@@ -302,6 +302,8 @@ export const TEXTS = {
       RESIDENT_MOVING_OUT: '已申报迁出者（及其家庭）不能办理。请到窗口办理。',
       SUPPORT_MEASURE: '不能在便利店发行。请到窗口办理。',
       SESSION_UNKNOWN: '操作已过期。请从头开始。',
+      KIOSK_IDLE_TIMEOUT: '因一段时间没有操作，已返回初始画面。',
+      RESIDENT_CANCELLED: '已取消操作。',
     },
   },
   ko: {
@@ -403,6 +405,8 @@ export const TEXTS = {
       CITY_UNREACHABLE: '시구정촌 시스템에 연결할 수 없습니다. 잠시 후 다시 시도하십시오.',
       UNDER_15: '15세 미만은 이용할 수 없습니다.',
       SESSION_UNKNOWN: '조작 유효시간이 지났습니다. 처음부터 다시 하십시오.',
+      KIOSK_IDLE_TIMEOUT: '일정 시간 조작이 없어 처음 화면으로 돌아왔습니다.',
+      RESIDENT_CANCELLED: '조작을 중지했습니다.',
     },
   },
   pt: {
@@ -503,6 +507,8 @@ export const TEXTS = {
       PRINTER_OUT_OF_PAPER: 'Sem papel: não foi impresso. Nada foi cobrado.',
       UNDER_15: 'Menores de 15 anos não podem usar este serviço.',
       SESSION_UNKNOWN: 'A sessão expirou. Comece de novo.',
+      KIOSK_IDLE_TIMEOUT: 'Sem atividade por algum tempo: voltamos ao início.',
+      RESIDENT_CANCELLED: 'Operação cancelada.',
     },
   },
   es: {
@@ -603,6 +609,8 @@ export const TEXTS = {
       PRINTER_OUT_OF_PAPER: 'Sin papel: no se imprimió. No se le ha cobrado.',
       UNDER_15: 'Los menores de 15 años no pueden usar este servicio.',
       SESSION_UNKNOWN: 'La sesión ha caducado. Empiece de nuevo.',
+      KIOSK_IDLE_TIMEOUT: 'No hubo actividad durante un tiempo: volvimos al inicio.',
+      RESIDENT_CANCELLED: 'Operación cancelada.',
     },
   },
   vi: {
@@ -703,6 +711,8 @@ export const TEXTS = {
       PRINTER_OUT_OF_PAPER: 'Hết giấy: chưa in được. Bạn không bị tính phí.',
       UNDER_15: 'Người dưới 15 tuổi không thể sử dụng.',
       SESSION_UNKNOWN: 'Phiên đã hết hạn. Vui lòng làm lại từ đầu.',
+      KIOSK_IDLE_TIMEOUT: 'Không có thao tác trong một thời gian nên đã quay về màn hình đầu.',
+      RESIDENT_CANCELLED: 'Đã hủy thao tác.',
     },
   },
 };

@@ -33,6 +33,8 @@ export const ERRORS = {
   // --- the card at the kiosk ---
   CARD_NOT_PRESENT: e(400, 'カードを置いてください。', 'Please place your card.'),
   CARD_REMOVED: e(400, 'カードが取り外されました。最初からやり直してください。', 'The card was removed. Please start again.'),
+  KIOSK_IDLE_TIMEOUT: e(408, '一定時間操作がなかったため、最初の画面に戻りました。', 'Nothing was done for a while, so the kiosk went back to the start.'),
+  RESIDENT_CANCELLED: e(400, '操作を中止しました。', 'You cancelled.'),
   CARD_UNREADABLE: e(400, 'カードを読み取れません。置き直してください。', 'The card could not be read. Please place it again.'),
   CARD_UNKNOWN: e(404, 'このカードは見つかりません。', 'This card is not known.'),
   PIN_WRONG: e(401, '暗証番号が違います。', 'The PIN is incorrect.'),

@@ -191,8 +191,8 @@ export class KioskScreen extends EventEmitter {
     if (ses && this.s.screen !== 'take') {
       ses.endReason = 'timeout';
       // Waits on the reader end through the signal, waits on the resident through `pending`.
-      ses.abort.abort(new KonbiniError('SESSION_UNKNOWN', { reason: 'idle-timeout' }));
-      this.rejectPending(new KonbiniError('SESSION_UNKNOWN', { reason: 'idle-timeout' }));
+      ses.abort.abort(new KonbiniError('KIOSK_IDLE_TIMEOUT'));
+      this.rejectPending(new KonbiniError('KIOSK_IDLE_TIMEOUT'));
       return;
     }
     if (this.s.screen === 'start' || this.s.screen === 'take') this.toStart({ lang: 'ja' });
@@ -231,8 +231,8 @@ export class KioskScreen extends EventEmitter {
       case 'cancel':
         if (!ses || !this.pending && s.screen !== 'place-card') return { ok: false, reason: 'not-now' };
         ses.endReason = 'cancelled';
-        ses.abort.abort(new KonbiniError('SESSION_UNKNOWN', { reason: 'cancelled' }));
-        this.rejectPending(new KonbiniError('SESSION_UNKNOWN', { reason: 'cancelled' }));
+        ses.abort.abort(new KonbiniError('RESIDENT_CANCELLED'));
+        this.rejectPending(new KonbiniError('RESIDENT_CANCELLED'));
         return { ok: true };
       case 'done':
         if (s.screen === 'take' || s.screen === 'error') {
