@@ -8,6 +8,7 @@ import { toKonbiniError } from './errors.js';
 import { createLogger, type LogOptions } from './logging.js';
 import { renderPlugin } from './plugins/render.js';
 import { replicaPlugin } from './plugins/replica.js';
+import { pkcs11KeyWrapper } from '../crypto/key-wrapper.js';
 import { routesPlugin } from './plugins/routes.js';
 import { rulesPlugin } from './plugins/rules.js';
 import { freshnessPlugin } from '../rules/freshness.js';
@@ -98,7 +99,9 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
     if (!cn || !(sync ? syncAllowed : allowed).has(cn)) throw new KonbiniError('FORBIDDEN', { reason: 'client-cn' });
   });
 
-  await app.register(replicaPlugin, { db: options.db, dataset: options.dataset });
+  // the replica's data key is wrapped by the signer's token (a dedicated AES key on it), when there is one
+  const keyWrapper = options.signer && !('unsigned' in options.signer) ? pkcs11KeyWrapper(options.signer) : undefined;
+  await app.register(replicaPlugin, { db: options.db, dataset: options.dataset, keyWrapper });
   await app.register(signPlugin, { signer: options.signer });
   await app.register(renderPlugin);
   await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });

@@ -29,7 +29,7 @@ export interface HsmInitOptions {
 
 export interface HsmInitResult {
   dir: string;
-  tokens: { cityCode: string; label: string; action: 'created' | 'unchanged' | 'reimported'; replicaWrappingKey: 'created' | 'present' }[];
+  tokens: { cityCode: string; label: string; action: 'created' | 'unchanged' | 'reimported' }[];
 }
 
 const pemToDer = (pem: string): Buffer =>
@@ -162,7 +162,6 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
       const soPinFile = join('pins', `${code}.so-pin`);
       let slot = findTokenSlot(p11, label);
       let action: HsmInitResult['tokens'][number]['action'];
-      let replicaWrappingKey: 'created' | 'present';
       if (!slot) {
         const free = freeSlot(p11);
         if (!free) throw new Error('hsm init: no free slot for a new token');
@@ -176,7 +175,7 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
         writeSecret(join(dir, pinFile), pin);
         withSession(p11, slot, P.CKU_USER, pin, (s) => importObjects(p11, s, keyPem, certDer, caDer));
         // the AES key that wraps the replica's data key (crypto/key-wrapper.ts)
-        replicaWrappingKey = withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
+        withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
         action = 'created';
       } else {
         if (!existsSync(join(dir, pinFile))) {
@@ -192,10 +191,10 @@ export function initHsm(opts: HsmInitOptions): HsmInitResult {
           return 'reimported' as const;
         });
         // never replaced: a new wrapping key would leave the replica's data key unreadable
-        replicaWrappingKey = withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
+        withSession(p11, slot, P.CKU_USER, pin, (s) => ensureWrappingKey(p11, s));
       }
       manifest.tokens[code] = { label, pinFile, certSha256: createHash('sha256').update(certDer).digest('hex') };
-      result.tokens.push({ cityCode: code, label, action, replicaWrappingKey });
+      result.tokens.push({ cityCode: code, label, action });
     }
   } finally {
     lease.release();

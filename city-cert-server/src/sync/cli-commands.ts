@@ -3,7 +3,11 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KonbiniError } from '@konbini/protocol';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openDb, type Db } from '../replica/db.js';
+import { pkcs11KeyWrapper, type KeyWrapper } from '../crypto/key-wrapper.js';
+import { HSM_MANIFEST, signerConfigFromHsmDir, type HsmManifest } from '../sign/hsm-store.js';
 import { migrate } from '../replica/migrations.js';
 import { replicaState } from '../replica/queries.js';
 import { replicaCounts, syncState } from '../replica/sync-state.js';
@@ -26,6 +30,8 @@ export const SYNC_USAGE = `       city-cert sync delta <file> --db <pglite dir |
        city-cert sync full <file> --db <pglite dir | postgres://...> [--dry-run]
        city-cert tax rollover <file> --db <...> [--retain <years, default 1>] [--year <fiscal year expected>] [--dry-run]
        city-cert status --db <pglite dir | postgres://...> [--json]
+       (sync, tax and status also take --hsm <dir> [--city <code>] [--pin-env VAR]: the city's token,
+        whose key wraps the replica's data key; without it, the development wrapper)
        city-cert generate --residents <N> --out <file> [--seed <n>] [--city <code>]
        city-cert generate --deltas <N> --residents <N of the city> --out <file> [--from-seq <n>] [--seed <n>]`;
 
@@ -34,10 +40,36 @@ function dbSpec(v: string | undefined): string {
   return /^postgres(ql)?:\/\//.test(v) ? v : resolve(v);
 }
 
-async function withDb<T>(spec: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  const db = await openDb(spec);
+/** --hsm/--city/--pin-env: whose token wraps the replica's data key (absent: the development wrapper). */
+const KEY_OPTIONS = { hsm: { type: 'string' }, city: { type: 'string' }, 'pin-env': { type: 'string', default: 'KONBINI_HSM_PIN' } } as const;
+
+function keyWrapperOf(values: { hsm?: string; city?: string; 'pin-env'?: string }): KeyWrapper | undefined {
+  if (!values.hsm) return undefined;
+  let city = values.city;
+  if (!city) {
+    let manifest: HsmManifest | null = null;
+    try {
+      manifest = JSON.parse(readFileSync(join(resolve(values.hsm), HSM_MANIFEST), 'utf8')) as HsmManifest;
+    } catch {
+      // signerConfigFromHsmDir below reports the missing manifest with its code
+    }
+    const codes = Object.keys(manifest?.tokens ?? {});
+    if (manifest && codes.length !== 1) throw new CommandUsageError(`--hsm holds ${codes.length} tokens: give --city <code>`);
+    city = codes[0] ?? '';
+  }
+  return pkcs11KeyWrapper(signerConfigFromHsmDir(values.hsm, city, { pinEnv: values['pin-env'] }));
+}
+
+async function withDb<T>(spec: string, keyWrapper: KeyWrapper | undefined, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDb(spec, { keyWrapper });
   try {
-    await migrate(db);
+    try {
+      // also unlocks the data key: a replica whose key the given wrapper cannot unwrap is refused here
+      await migrate(db);
+    } catch (err) {
+      if (err instanceof KonbiniError) refused(err);
+      throw err;
+    }
     return await fn(db);
   } finally {
     await db.close();
@@ -85,14 +117,14 @@ export async function syncCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, ...KEY_OPTIONS },
     strict: true,
   });
   const [what, file] = positionals;
   if ((what !== 'delta' && what !== 'full') || !file || positionals.length !== 2) throw new CommandUsageError('usage: sync delta|full <file> --db <...> [--dry-run]');
   const spec = dbSpec(values.db);
   const dryRun = values['dry-run'];
-  await withDb(spec, async (db) => {
+  await withDb(spec, keyWrapperOf(values), async (db) => {
     try {
       if (what === 'delta') {
         const result = await applyDelta(db, await parseDelta(createReadStream(file)), { dryRun });
@@ -125,8 +157,8 @@ export async function syncCommand(argv: string[]): Promise<void> {
 }
 
 export async function statusCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { db: { type: 'string' }, json: { type: 'boolean', default: false } }, strict: true });
-  await withDb(dbSpec(values.db), async (db) => {
+  const { values } = parseArgs({ args: argv, options: { db: { type: 'string' }, json: { type: 'boolean', default: false }, ...KEY_OPTIONS }, strict: true });
+  await withDb(dbSpec(values.db), keyWrapperOf(values), async (db) => {
     const [state, sync, counts] = await Promise.all([replicaState(db), syncState(db), replicaCounts(db)]);
     const ageS = sync.lastSyncAt ? Math.round((Date.now() - Date.parse(sync.lastSyncAt)) / 1000) : null;
     const status = { cityCode: state?.cityCode ?? null, lastSeq: sync.lastSeq, lastSyncAt: sync.lastSyncAt, ageS, lastBatchId: sync.lastBatchId, fullLoadAt: sync.fullLoadAt, counts };
@@ -185,7 +217,7 @@ export async function taxCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retain: { type: 'string', default: '1' }, year: { type: 'string' } },
+    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, retain: { type: 'string', default: '1' }, year: { type: 'string' }, ...KEY_OPTIONS },
     strict: true,
   });
   const [what, file] = positionals;
@@ -193,7 +225,7 @@ export async function taxCommand(argv: string[]): Promise<void> {
   const retain = Number(values.retain);
   if (!Number.isInteger(retain) || retain < 1) throw new CommandUsageError('--retain is a whole number of years ≥ 1');
   const expectYear = values.year === undefined ? undefined : Number(values.year);
-  await withDb(dbSpec(values.db), async (db) => {
+  await withDb(dbSpec(values.db), keyWrapperOf(values), async (db) => {
     try {
       const r = await taxRollover(db, createReadStream(file), { retain, dryRun: values['dry-run'], ...(expectYear !== undefined ? { expectYear } : {}) });
       const deleted = Object.entries(r.deleted).map(([y, n]) => `${n} of ${y}`).join(', ') || 'none';
