@@ -124,8 +124,7 @@ export const WS_CASES: WsCase[] = [
   { name: 'the outcome for another issuance id', at: 'delivered', send: (c) => outcome({ ...c, issuanceId: OTHER }), code: 'MESSAGE_OUT_OF_ORDER', then: 'goes-on' },
   { name: 'an outcome with an unknown failure code', at: 'delivered', send: (c) => outcome(c, { failureCode: 'PRINTER_ON_FIRE' }), code: 'MESSAGE_INVALID', then: 'goes-on' },
   { name: 'an outcome of 11 copies printed', at: 'delivered', send: (c) => outcome(c, { outcome: 'printed', copiesPrinted: 11 }), code: 'MESSAGE_INVALID', then: 'goes-on' },
-  { name: 'a new session.start before the outcome of the delivered document', at: 'delivered', send: (c) => ({ type: 'session.start', authCert: c.card.jpki.authCertDer }), code: 'MESSAGE_OUT_OF_ORDER', then: 'goes-on',
-    todo: "likely bug (or a design gap): start() refuses only while 'issuing' (kiosk-gateway/connection.ts:137), so a new session drops the delivered issuance: its outcome is then MESSAGE_OUT_OF_ORDER, the ledger keeps it 'delivered' with no outcome and the city's record stays 'issued'" },
+  { name: 'a new session.start before the outcome of the delivered document', at: 'delivered', send: (c) => ({ type: 'session.start', authCert: c.card.jpki.authCertDer }), code: 'MESSAGE_OUT_OF_ORDER', then: 'goes-on' },
   { name: 'a second issue.request before the outcome', at: 'delivered', send: (c) => request(c), code: 'MESSAGE_OUT_OF_ORDER', then: 'goes-on' },
   {
     name: "'printed' with 0 copies (the city refuses this outcome, so the centre must too)",
@@ -133,7 +132,6 @@ export const WS_CASES: WsCase[] = [
     send: (c) => outcome(c, { outcome: 'printed', copiesPrinted: 0 }),
     code: 'MESSAGE_INVALID',
     then: 'goes-on',
-    todo: "bug: the centre records 'printed' with 0 copies (ledger.ts:67 / sql-ledger.ts:156 only clamp) and answers issue.recorded; the city refuses that outcome (city-cert-server/src/issuance/service.ts outcome(), line 288 now), so the ledger and the 交付記録 disagree",
   },
   {
     name: "'printed' 2 copies of a 1-copy issuance (the city refuses more than asked)",
@@ -141,7 +139,6 @@ export const WS_CASES: WsCase[] = [
     send: (c) => outcome(c, { outcome: 'printed', copiesPrinted: 2 }),
     code: 'MESSAGE_INVALID',
     then: 'goes-on',
-    todo: 'the centre silently clamps to the copies requested (ledger.ts:67) and answers issue.recorded: the kiosk\'s impossible report is rewritten, not refused',
   },
 ];
 

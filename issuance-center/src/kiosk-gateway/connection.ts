@@ -48,7 +48,7 @@ type State =
   | { step: 'challenged'; sessionId: string; card: ValidatedCard }
   | { step: 'authenticated'; sessionId: string; card: ValidatedCard; city: CityEntry }
   | { step: 'issuing'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string }
-  | { step: 'delivered'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string };
+  | { step: 'delivered'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string; copies: number };
 
 /**
  * One kiosk's connection: a strict state machine. Messages are handled one at a
@@ -134,7 +134,9 @@ export class KioskConnection {
   }
 
   private async start(msg: SessionStart): Promise<void> {
-    if (this.state.step === 'issuing') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
+    // A delivered document must be accounted for (printed or failed) before the
+    // next resident: otherwise the ledger and the city would keep it open for ever.
+    if (this.state.step === 'issuing' || this.state.step === 'delivered') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
     // A new card replaces whatever session this kiosk had: one resident at a time.
     if (this.state.step === 'challenged') this.deps.challenges.discard(this.state.sessionId);
     this.state = { step: 'idle' };
@@ -225,7 +227,7 @@ export class KioskConnection {
       const sha256 = await this.relay(doc.body, issuanceId, doc.length);
       if (sha256 !== doc.sha256) throw new KonbiniError('DOCUMENT_HASH_MISMATCH', { issuanceId, reason: 'relay' });
       await this.deps.ledger.delivered(issuanceId, sha256, doc.fee, this.deps.now());
-      this.state = { step: 'delivered', sessionId, card, city, issuanceId };
+      this.state = { step: 'delivered', sessionId, card, city, issuanceId, copies: msg.copies };
       stopDelivery();
       this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'delivered' });
       this.send({ type: 'issue.document', sessionId, issuanceId, bytes: doc.length, sha256 });
@@ -284,6 +286,11 @@ export class KioskConnection {
     const state = this.state;
     if (state.step !== 'delivered' || state.issuanceId !== msg.issuanceId) {
       throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: state.step, issuanceId: msg.issuanceId });
+    }
+    // "Printed" means 1..copies sheets came out; anything else is a broken kiosk,
+    // refused rather than quietly clamped (the city would refuse it and disagree).
+    if (msg.outcome === 'printed' && (msg.copiesPrinted < 1 || msg.copiesPrinted > state.copies)) {
+      throw new KonbiniError('MESSAGE_INVALID', { reason: 'copies-printed', copiesPrinted: msg.copiesPrinted, copies: state.copies });
     }
     const record = await this.deps.ledger.outcome(msg.issuanceId, msg.outcome, msg.copiesPrinted, this.deps.now());
     this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
