@@ -4,6 +4,13 @@
  *
  *   node --import tsx --conditions=konbini-source city-cert-server/bench/sync.ts \
  *     [--residents 100000,1000000] [--deltas 10000] [--backends postgres,pglite] [--pg postgres://postgres@127.0.0.1:5432/postgres] [--with-dry-run]
+ *     [--encryption on,off] [--issuance-reads 2000]
+ *
+ * --encryption off replaces the AES-256-GCM field cipher by one that stores the
+ * plaintext bytes in the same bytea columns through the same SQL: the difference is
+ * the cost of sealing and opening (issue 5 item 7). Never a server option.
+ * After the deltas, --issuance-reads N residents are read as issuance reads them
+ * (resident by id, household and members, 住民票 model built) and timed per resident.
  *
  * Files and PGlite data directories go to var/bench/ (git-ignored); the PostgreSQL
  * database is created with a random name and dropped afterwards.
@@ -13,7 +20,9 @@ import { createReadStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate, openDb, openPgliteDb, replicaCounts, type Db } from '../src/index.js';
+import { cityOf, householdOfResident, migrate, openDb, openPgliteDb, replicaCounts, residentById, type Db } from '../src/index.js';
+import { FieldCipher } from '../src/crypto/field-cipher.js';
+import { residentRecordModel } from '../src/issuance/model.js';
 import { applyDelta } from '../src/sync/delta.js';
 import { parseDelta } from '../src/sync/delta-format.js';
 import { fullLoad } from '../src/sync/full-load.js';
@@ -27,8 +36,52 @@ const { values } = parseArgs({
     pg: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: 'var/bench' },
     'with-dry-run': { type: 'boolean', default: false },
+    encryption: { type: 'string', default: 'on' },
+    'issuance-reads': { type: 'string', default: '2000' },
   },
 });
+
+/** Same envelope-free bytes through the same SQL: the baseline without AES-GCM. */
+class PlaintextCipher extends FieldCipher {
+  constructor() {
+    super(Buffer.alloc(32));
+  }
+  override seal(_t: string, _c: string, _r: string, plain: Buffer): Buffer {
+    return plain;
+  }
+  override open(_t: string, _c: string, _r: string, stored: Buffer): Buffer {
+    return stored;
+  }
+}
+
+/** Issuance reads of `n` residents spread over the city: ms per resident. */
+async function issuanceReads(db: Db, residents: number, n: number): Promise<{ perResidentMs: number; readMs: number; modelMs: number }> {
+  const city = (await cityOf(db))!;
+  let readMs = 0;
+  let modelMs = 0;
+  let done = 0;
+  for (let i = 0; i < n; i++) {
+    const id = `R${String(1 + Math.floor((i * 7919) % residents)).padStart(8, '0')}`;
+    const t0 = performance.now();
+    const holder = await residentById(db, id);
+    if (!holder) continue;
+    const view = (await householdOfResident(db, holder))!;
+    const t1 = performance.now();
+    residentRecordModel({
+      city,
+      issuanceId: '00000000-0000-4000-8000-0000000000aa',
+      issuedAt: new Date(),
+      copies: 1,
+      holder,
+      view,
+      options: { scope: 'household', includeRelationship: true },
+    } as Parameters<typeof residentRecordModel>[0]);
+    readMs += t1 - t0;
+    modelMs += performance.now() - t1;
+    done++;
+  }
+  return { perResidentMs: (readMs + modelMs) / done, readMs: readMs / done, modelMs: modelMs / done };
+}
 const out = resolve(values.out!);
 mkdirSync(out, { recursive: true });
 const sizes = values.residents!.split(',').map(Number);
@@ -62,7 +115,8 @@ for (const n of sizes) {
   await writeJsonLines(deltaFile, deltaRows({ residents: n, seed }, nDeltas, 1));
   report(`generate ${nDeltas} deltas: ${ms(t)} ms`);
 
-  for (const backend of values.backends!.split(',')) {
+  for (const backend of values.backends!.split(',')) for (const encryption of values.encryption!.split(',')) {
+    const label = `${backend} encryption=${encryption}`;
     let db: Db;
     let cleanup: () => Promise<void>;
     let t0 = performance.now();
@@ -83,18 +137,20 @@ for (const n of sizes) {
         rmSync(dir, { recursive: true, force: true });
       };
     }
+    if (encryption === 'off') db.keys!.cipher = new PlaintextCipher();
+    else if (encryption !== 'on') throw new Error('--encryption on|off');
     await migrate(db);
-    report(`${backend}: open + migrate ${ms(t0)} ms`);
+    report(`${label}: open + migrate + unlock ${ms(t0)} ms`);
     try {
       if (values['with-dry-run']) {
         t0 = performance.now();
         await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { dryRun: true });
-        report(`${backend}: full load ${n} residents --dry-run: ${ms(t0)} ms`);
+        report(`${label}: full load ${n} residents --dry-run: ${ms(t0)} ms`);
       }
       t0 = performance.now();
       const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }));
       const loadMs = ms(t0);
-      report(`${backend}: full load ${n} residents (${r.households} households, ${r.cardLinks} card links, ${r.seals} seals): ${loadMs} ms (${Math.round((r.residents / loadMs) * 1000)} residents/s)`);
+      report(`${label}: full load ${n} residents (${r.households} households, ${r.cardLinks} card links, ${r.seals} seals): ${loadMs} ms (${Math.round((r.residents / loadMs) * 1000)} residents/s)`);
       t0 = performance.now();
       const batch = await parseDelta(createReadStream(deltaFile));
       const parseMs = ms(t0);
@@ -120,13 +176,18 @@ for (const n of sizes) {
       applying = false;
       await probe;
       latencies.sort((a, b) => a - b);
-      report(`${backend}: ${d.applied} deltas: parse ${parseMs} ms, apply ${applyMs} ms (one transaction)`);
-      report(`${backend}: issuance-like reads during the apply: ${latencies.length}, median ${Math.round(latencies[latencies.length >> 1] ?? 0)} ms, max ${Math.round(latencies[latencies.length - 1] ?? 0)} ms`);
+      report(`${label}: ${d.applied} deltas: parse ${parseMs} ms, apply ${applyMs} ms (one transaction)`);
+      report(`${label}: issuance-like reads during the apply: ${latencies.length}, median ${Math.round(latencies[latencies.length >> 1] ?? 0)} ms, max ${Math.round(latencies[latencies.length - 1] ?? 0)} ms`);
       t0 = performance.now();
       const again = await applyDelta(db, batch);
-      report(`${backend}: same batch re-sent: ${ms(t0)} ms (${again.alreadyApplied} recognised, ${again.applied} applied)`);
+      report(`${label}: same batch re-sent: ${ms(t0)} ms (${again.alreadyApplied} recognised, ${again.applied} applied)`);
+      const nReads = Number(values['issuance-reads']);
+      if (nReads > 0) {
+        const r = await issuanceReads(db, n, nReads);
+        report(`${label}: issuance read + 住民票 model per resident (${nReads}): ${r.perResidentMs.toFixed(3)} ms (read ${r.readMs.toFixed(3)} ms, model ${r.modelMs.toFixed(3)} ms)`);
+      }
       const c = await replicaCounts(db);
-      report(`${backend}: after: ${c.residents} residents, ${c.households} households`);
+      report(`${label}: after: ${c.residents} residents, ${c.households} households`);
     } finally {
       await cleanup();
     }
