@@ -192,18 +192,33 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           'card-link': { rows: [], first: 0, last: 0 },
           seal: { rows: [], first: 0, last: 0 },
         };
+        // one INSERT in flight while the next rows are checked and sealed: the database
+        // inserts a chunk while this process encrypts the next (a server works in parallel)
+        let inflight: Promise<void> = Promise.resolve();
+        let inflightError: unknown = null;
+        const settle = async () => {
+          await inflight;
+          if (inflightError) {
+            const e = inflightError;
+            inflightError = null;
+            throw e;
+          }
+        };
         const flush = async (kind: RowKind) => {
           const p = pending[kind];
           if (!p.rows.length) return;
           const rows = p.rows;
           p.rows = [];
           if (errorCount) return; // the load is refused anyway: only keep checking rows
-          try {
-            // the checked rows, sealed, as one JSON array
-            await tx.query(INSERT[kind], [`[${rows.join(',')}]`]);
-          } catch (err) {
-            throw dbRowError(err, p.first, p.last) ?? err;
-          }
+          const { first, last } = p;
+          await settle();
+          // the checked rows, sealed, as one JSON array
+          inflight = tx.query(INSERT[kind], [`[${rows.join(',')}]`]).then(
+            () => undefined,
+            (err: unknown) => {
+              inflightError = dbRowError(err, first, last) ?? err;
+            },
+          );
         };
         let header = null as FileHeader | null;
         let end: { counts: FullLoadCounts; line: number } | null = null;
@@ -280,6 +295,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           throw err;
         }
         for (const k of Object.keys(pending) as RowKind[]) await flush(k);
+        await settle();
         options.onProgress?.({ lines, rows: rowsSeen });
         const h = header as FileHeader | null;
         if (!h) throw new SyncRefusal('SYNC_TRUNCATED', [{ line: 0, field: '', reason: 'empty file' }]);
