@@ -9,6 +9,8 @@ import type { CityDataset } from './replica/dataset.js';
 import { hsmCommand } from './hsm-cli.js';
 // koseki path (issue 6): the koseki server role, and the replica's forwarding options
 import { KOSEKI_USAGE, KosekiUsageError, kosekiServe, replicaKosekiOption, roleOf } from './koseki/cli.js';
+// anti-forgery (issue 6): the public verification listener and `city-cert verify`
+import { VERIFY_USAGE, VerifyUsageError, startVerifyListener, verifyCommand } from './verify/cli.js';
 import { signerConfigFromHsmDir } from './sign/hsm-store.js';
 
 /*
@@ -73,6 +75,7 @@ async function serve(argv: string[]): Promise<void> {
       role: { type: 'string' },
       'koseki-url': { type: 'string' },
       'koseki-pin': { type: 'string' },
+      'verify-port': { type: 'string' },
     },
     strict: true,
   });
@@ -133,6 +136,7 @@ async function serve(argv: string[]): Promise<void> {
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   process.stdout.write(`listening https://${values.host}:${actualPort}\n`);
+  await startVerifyListener(app, values['verify-port'], values.host, tls, { level: values['log-level'], stream: pino.destination(2) });
 }
 
 class UsageError extends Error {}
@@ -146,12 +150,13 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'generate') return generateCommand(rest);
   if (command === 'tax') return taxCommand(rest);
   if (command === 'hsm') return hsmCommand(rest);
+  if (command === 'verify') return verifyCommand(rest);
   throw new UsageError(command ? `unknown command ${command}` : 'no command');
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || err instanceof CommandUsageError || err instanceof KosekiUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n${KOSEKI_USAGE}\n${SYNC_USAGE}\n`);
+  if (err instanceof UsageError || err instanceof CommandUsageError || err instanceof KosekiUsageError || err instanceof VerifyUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n${KOSEKI_USAGE}\n${VERIFY_USAGE}\n${SYNC_USAGE}\n`);
     process.exit(2);
   }
   // no personal data can be in these messages: configuration and start-up only

@@ -39,6 +39,8 @@ import { printedPersons, printedTexts, residentRecordModel, sealModel, taxIncome
 import type { KosekiClient } from '../koseki/client.js';
 import { KOSEKI_CERT_TYPES, isKosekiCertType } from '../koseki/model.js';
 import { RENDERED_TYPES } from '../rules/offer.js';
+import { contentSha256, makeMark, newVerificationNumber, type MarkSigner } from '../verify/mark.js';
+import { insertMark } from '../verify/store.js';
 
 /** Render, bind (and sign) one certificate of any type this server issues. */
 export type RenderCertificate = (model: CertificateModel, cardSerialHmacHex: string) => Promise<{ pdf: Buffer; binding: Binding }>;
@@ -53,6 +55,10 @@ export interface IssuanceDeps {
   log: FastifyBaseLogger;
   /** The koseki server the koseki types are forwarded to; absent = koseki types not offered. */
   koseki?: KosekiClient | null;
+  /** Anti-forgery marks (地紋, 2D code, 確認番号) on every document; the server always sets it. */
+  antiForgery?: boolean;
+  /** Signs the 2D code's text (the city's document signer); null when unsigned. */
+  markSigner?: MarkSigner;
 }
 
 /** What this server offers: what it renders, plus the koseki types when it can forward them. */
@@ -223,6 +229,12 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   let pdf: Buffer;
   const started = performance.now();
   try {
+    if (deps.antiForgery) {
+      const verificationNumber = newVerificationNumber();
+      const hash = contentSha256(model);
+      await insertMark(deps.db, req.issuanceId, verificationNumber, hash);
+      model.antiForgery = makeMark({ cityCode: snap.city.code, issuanceId: req.issuanceId, verificationNumber, contentSha256: hash }, deps.markSigner ?? null);
+    }
     ({ pdf } = await deps.render(model, hmac));
   } catch (err) {
     await releaseIssuance(deps.db, req.issuanceId);
@@ -254,7 +266,8 @@ async function forwardKoseki(deps: IssuanceDeps, req: CityIssueRequest, snap: Sn
   let pdf: Buffer;
   const started = performance.now();
   try {
-    pdf = await deps.koseki!.issue({
+    let mark;
+    ({ pdf, mark } = await deps.koseki!.issue({
       issuanceId: req.issuanceId,
       kioskId: req.kioskId,
       certType: certType as 'koseki-full' | 'koseki-individual' | 'koseki-fuhyo',
@@ -262,7 +275,9 @@ async function forwardKoseki(deps: IssuanceDeps, req: CityIssueRequest, snap: Sn
       residentId: holder.id,
       cardSerialHmac: hmac,
       ...(req.options.scope ? { scope: req.options.scope } : {}),
-    });
+    }));
+    // the koseki server printed the marks; the replica answers verification for every type
+    if (mark) await insertMark(deps.db, req.issuanceId, mark.verificationNumber, mark.contentSha256);
   } catch (err) {
     await releaseIssuance(deps.db, req.issuanceId);
     throw err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', { ...ids, reason: 'koseki' }, { cause: err });

@@ -11,6 +11,12 @@ export const KOSEKI_API = {
   health: '/v1/koseki/health',
 } as const;
 
+/** The anti-forgery mark the koseki server printed, for the replica's verification records. */
+export const KOSEKI_MARK_HEADERS = {
+  verificationNumber: 'x-verification-number',
+  contentSha256: 'x-content-sha256',
+} as const;
+
 const residentId = { type: 'string', pattern: '^[A-Za-z0-9-]{1,32}$' } as const;
 const uuid = { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' } as const;
 

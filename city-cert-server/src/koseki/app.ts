@@ -15,7 +15,8 @@ import { pdfMake } from '../render/fonts.js';
 import { renderAndBind } from '../render/resident-record.js';
 import type { CertificateModel } from '../render/model.js';
 import { signPlugin, type SignerOption } from '../sign/plugin.js';
-import { KOSEKI_API, kosekiIssueRequestSchema, kosekiStatusRequestSchema, type KosekiIssueRequest, type KosekiStatusRequest, type KosekiStatusResponse } from './api.js';
+import { contentSha256, makeMark, markSignerOf, newVerificationNumber } from '../verify/mark.js';
+import { KOSEKI_API, KOSEKI_MARK_HEADERS, kosekiIssueRequestSchema, kosekiStatusRequestSchema, type KosekiIssueRequest, type KosekiStatusRequest, type KosekiStatusResponse } from './api.js';
 import { KosekiStore, checkKosekiDataset, type KosekiDataset, type KosekiEntry } from './dataset.js';
 import { ALWAYS_OPEN, withinKosekiHours, type KosekiHours } from './hours.js';
 import { KOSEKI_CERT_TYPES, fuhyoModel, kosekiModel, type KosekiCertType } from './model.js';
@@ -84,6 +85,7 @@ export async function buildKosekiApp(options: KosekiServerOptions): Promise<Fast
   await app.register(signPlugin, { signer: options.signer });
   pdfMake(); // fonts parsed at start, not in the first request
   const signer = app.documentSigner;
+  const markSigner = markSignerOf(signer);
   const render: RenderAndBind = options.render ?? ((model, hmac) => renderAndBind(model, hmac, signer));
   app.log.info({ cityCode: store.city.code, result: 'koseki' }, 'koseki store ready');
 
@@ -103,6 +105,9 @@ export async function buildKosekiApp(options: KosekiServerOptions): Promise<Fast
     if (code) throw new KonbiniError(code, { ...ids, rule: 'koseki-side' });
     const head = { city: { ...store.city }, issuanceId: b.issuanceId, issuedAt, copies: b.copies };
     const model = b.certType === 'koseki-fuhyo' ? fuhyoModel(head, entry!, store, b.scope === 'household') : kosekiModel(head, entry!, b.certType);
+    const verificationNumber = newVerificationNumber();
+    const hash = contentSha256(model);
+    model.antiForgery = makeMark({ cityCode: store.city.code, issuanceId: b.issuanceId, verificationNumber, contentSha256: hash }, markSigner);
     const started = performance.now();
     const { pdf } = await render(model, b.cardSerialHmac);
     req.log.info({ ...ids, certType: b.certType, copies: b.copies, bytes: pdf.length, renderMs: Math.round(performance.now() - started) }, 'koseki issued');
@@ -115,7 +120,7 @@ export async function buildKosekiApp(options: KosekiServerOptions): Promise<Fast
     };
     reply.raw.once('finish', wipe);
     reply.raw.once('close', wipe);
-    return reply.code(200).header('content-type', 'application/pdf').header('content-length', pdf.length).header('cache-control', 'no-store').send(pdf);
+    return reply.code(200).header(KOSEKI_MARK_HEADERS.verificationNumber, verificationNumber).header(KOSEKI_MARK_HEADERS.contentSha256, hash).header('content-type', 'application/pdf').header('content-length', pdf.length).header('cache-control', 'no-store').send(pdf);
   });
 
   app.get(KOSEKI_API.health, async () => ({ status: 'ok', cityCode: store.city.code, registers: store.dataset.koseki.length }));

@@ -8,7 +8,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { KonbiniError, errorFromBody, MAX_DOCUMENT_BYTES } from '@konbini/protocol';
-import { KOSEKI_API, type KosekiIssueRequest, type KosekiStatusResponse } from './api.js';
+import { KOSEKI_API, KOSEKI_MARK_HEADERS, type KosekiIssueRequest, type KosekiStatusResponse } from './api.js';
 
 export interface KosekiClientOptions {
   /** https://host:port of the koseki server. */
@@ -43,18 +43,21 @@ export class KosekiClient {
     return body;
   }
 
-  /** The signed PDF, or the koseki server's refusal as a KonbiniError with its code. */
-  async issue(req: KosekiIssueRequest): Promise<Buffer> {
+  /** The signed PDF (and its anti-forgery mark), or the koseki server's refusal as a KonbiniError with its code. */
+  async issue(req: KosekiIssueRequest): Promise<{ pdf: Buffer; mark: { verificationNumber: string; contentSha256: string } | null }> {
     const r = await this.post(KOSEKI_API.issue, req, MAX_DOCUMENT_BYTES);
     if (r.status !== 200) throw errorFromBody(safeJson(r.body));
     if (!String(r.contentType).startsWith('application/pdf') || r.body.subarray(0, 5).toString('latin1') !== '%PDF-') {
       r.body.fill(0);
       throw new KonbiniError('CITY_PROTOCOL', { issuanceId: req.issuanceId, reason: 'koseki-not-pdf' });
     }
-    return r.body;
+    const vn = r.headers[KOSEKI_MARK_HEADERS.verificationNumber];
+    const ch = r.headers[KOSEKI_MARK_HEADERS.contentSha256];
+    const mark = typeof vn === 'string' && typeof ch === 'string' && /^\d{16}$/.test(vn) && /^[0-9a-f]{64}$/.test(ch) ? { verificationNumber: vn, contentSha256: ch } : null;
+    return { pdf: r.body, mark };
   }
 
-  private post(path: string, body: unknown, limit: number): Promise<{ status: number; contentType: string | undefined; body: Buffer }> {
+  private post(path: string, body: unknown, limit: number): Promise<{ status: number; contentType: string | undefined; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const payload = Buffer.from(JSON.stringify(body));
     const pin = this.o.pinSha256;
     return new Promise((resolve, reject) => {
@@ -91,7 +94,7 @@ export class KosekiClient {
           res.on('end', () => {
             const out = Buffer.concat(chunks);
             for (const c of chunks) c.fill(0);
-            resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: out });
+            resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], headers: res.headers, body: out });
           });
           res.on('error', () => reject(new KonbiniError('CITY_UNREACHABLE', { reason: 'koseki-response' })));
         },

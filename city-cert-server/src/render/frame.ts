@@ -11,6 +11,8 @@ import { unprintable } from './fonts.js';
 import type { DocumentHead } from './model.js';
 import { SEAL_SIZE_PT, sealNode } from './seal.js';
 import { formatWareki, yyyymmdd } from './wareki.js';
+import { tintBackground, tintTile } from './tint.js';
+import { backPage } from './verification-page.js';
 
 export type Node = Record<string, unknown>;
 
@@ -52,6 +54,10 @@ export function assertAllPrintable(issuanceId: string, texts: readonly string[])
 }
 
 export const copyStartId = (copy: number) => `konbini-copy-${copy}`;
+export const backPageId = (copy: number) => `konbini-back-${copy}`;
+const TINT_IMAGE = 'konbini-tint';
+/** Printed in the issuance line of a back page in place of n/total. */
+export const BACK_PAGE_MARK = '裏面';
 export const attestationId = (copy: number) => `konbini-attestation-${copy}`;
 export const sealNoteId = (copy: number) => `konbini-seal-note-${copy}`;
 
@@ -108,6 +114,21 @@ export function attestationNode(head: DocumentHead, text: string, copy: number):
   };
 }
 
+/** 地紋 on both sides (FORMS.md): an image under every page, so text extraction is unchanged. */
+export function tintExtras(head: DocumentHead): object {
+  return head.antiForgery
+    ? { images: { [TINT_IMAGE]: tintTile(head.city.name) }, background: (_page: number, size: { width: number; height: number }) => tintBackground(TINT_IMAGE, size) }
+    : {};
+}
+
+/** The back page of a copy (after its attestation), or nothing. */
+export function backPageNodes(head: DocumentHead, copy: number): Node[] {
+  if (!head.antiForgery) return [];
+  // the id on the page's first node: a node with pageBreak also reports the page before it
+  const [first, ...rest] = backPage(head.antiForgery);
+  return [{ stack: [{ ...first, id: backPageId(copy) }, ...rest], pageBreak: 'before' }];
+}
+
 /** Where pdfmake put things, gathered while it lays the document out. */
 export interface CopyLayout {
   pageCount: number;
@@ -133,7 +154,10 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
       content.push({ stack: nodes, ...(copy > 1 || i > 0 ? { pageBreak: 'before' } : {}) });
     });
     content.push(attestationNode(head, spec.attestation, copy));
+    // the back of the copy's last sheet: 2D code and 確認番号 (one per copy: a copy may be handed over alone)
+    content.push(...backPageNodes(head, copy));
   }
+  const back = head.antiForgery ? 1 : 0;
   return {
     pageSize: 'A4',
     pageOrientation: 'portrait',
@@ -143,8 +167,10 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
       if (layout) layout.pageCount = pageCount;
       const perCopy = Math.max(1, Math.floor(pageCount / copies));
       const copy = Math.min(copies, Math.floor((currentPage - 1) / perCopy) + 1);
+      const page = currentPage - (copy - 1) * perCopy;
+      const fronts = perCopy - back;
       return {
-        text: issuanceLineOf(head, copy, currentPage - (copy - 1) * perCopy, perCopy),
+        text: back && page > fronts ? `${yyyymmdd(head.issuedAt)} ${head.city.name} ${head.issuanceId} ${copySerial(copy)} ${BACK_PAGE_MARK}` : issuanceLineOf(head, copy, page, fronts),
         font: DATA_FONT,
         fontSize: 8,
         alignment: 'right',
@@ -161,6 +187,7 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
       : {}),
     content,
     defaultStyle: { font: DATA_FONT, fontSize: 10 },
+    ...tintExtras(head),
   };
 }
 
@@ -174,7 +201,11 @@ export function checkFramedLayout(head: DocumentHead, layout: CopyLayout): void 
   const perCopy = pageCount / head.copies;
   for (let copy = 1; copy <= head.copies; copy++) {
     const first = (copy - 1) * perCopy + 1;
-    const last = copy * perCopy;
+    let last = copy * perCopy;
+    if (head.antiForgery) {
+      if (pagesOf.get(backPageId(copy))?.join() !== String(last)) fail(`back of copy ${copy} not on page ${last}`);
+      last -= 1;
+    }
     if (pagesOf.get(copyStartId(copy))?.[0] !== first) fail(`copy ${copy} does not start on page ${first}`);
     if (pagesOf.get(attestationId(copy))?.join() !== String(last)) fail(`attestation of copy ${copy} not on page ${last}`);
     if (pagesOf.get(sealNoteId(copy))?.join() !== String(last)) fail(`seal of copy ${copy} not on page ${last}`);

@@ -57,6 +57,8 @@ export interface ResidentRecordModel {
   copyNumber?: number;
   /** Copies in the one PDF (1-10), each complete, one after another. */
   copies: number;
+  /** Anti-forgery marks (see DocumentHead). */
+  antiForgery?: import('./verification-page.js').VerificationMark;
   address: string;
   headName: string;
   /** Already in household order (head → spouse → children ...), removed persons excluded. */
@@ -79,6 +81,11 @@ export interface DocumentHead {
   issuedAt: Date;
   /** Copies in the one PDF (1-10), each complete, one after another. */
   copies: number;
+  /**
+   * Anti-forgery (issue 6 item 5): the 地紋 with けん制文字 on every page and a back page
+   * per copy with the 2D code and 確認番号. Absent: plain pages (layout tests).
+   */
+  antiForgery?: import('./verification-page.js').VerificationMark;
 }
 
 /** 印鑑登録証明書 */

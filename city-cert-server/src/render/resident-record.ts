@@ -15,6 +15,7 @@ import type { CertificateModel, RenderPerson, ResidentRecordModel } from './mode
 import { appendInfo } from './pdf-info.js';
 import { SEAL_SIZE_PT, sealNode } from './seal.js';
 import { formatSeireki, formatWareki, yyyymmdd } from './wareki.js';
+import { BACK_PAGE_MARK, backPageId, backPageNodes, tintExtras } from './frame.js';
 
 /** Fixed wording, in one place (FORMS.md). */
 export const RESIDENT_RECORD_TEXT = {
@@ -308,6 +309,7 @@ function oneCopy(model: ResidentRecordModel, copy: number): Node[] {
     content.push({ stack: page, ...(copy > 1 || start > 0 ? { pageBreak: 'before' } : {}) });
   }
   content.push(attestation(model, copy));
+  content.push(...backPageNodes(model, copy));
   return content;
 }
 
@@ -333,8 +335,10 @@ export function residentRecordDocument(model: ResidentRecordModel, layout?: Copy
       if (layout) layout.pageCount = pageCount;
       const perCopy = Math.max(1, Math.floor(pageCount / copies));
       const copy = Math.min(copies, Math.floor((currentPage - 1) / perCopy) + 1);
+      const page = currentPage - (copy - 1) * perCopy;
+      const fronts = perCopy - (model.antiForgery ? 1 : 0);
       return {
-        text: issuanceLine(model, copy, currentPage - (copy - 1) * perCopy, perCopy),
+        text: page > fronts ? `${yyyymmdd(model.issuedAt)} ${model.city.name} ${model.issuanceId} ${copySerial(copy)} ${BACK_PAGE_MARK}` : issuanceLine(model, copy, page, fronts),
         font: DATA_FONT,
         fontSize: 8,
         alignment: 'right',
@@ -352,6 +356,7 @@ export function residentRecordDocument(model: ResidentRecordModel, layout?: Copy
       : {}),
     content,
     defaultStyle: { font: DATA_FONT, fontSize: 10 },
+    ...tintExtras(model),
   };
 }
 
@@ -370,7 +375,11 @@ export function checkCopyLayout(model: ResidentRecordModel, layout: CopyLayout):
   const same = (a: number[] | undefined, b: number[]) => a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
   for (let copy = 1; copy <= model.copies; copy++) {
     const first = (copy - 1) * perCopy + 1;
-    const last = copy * perCopy;
+    let last = copy * perCopy;
+    if (model.antiForgery) {
+      if (!same(pagesOf.get(backPageId(copy)), [last])) fail(`back of copy ${copy} not on page ${last}`);
+      last -= 1;
+    }
     if (!same(pagesOf.get(copyStartId(copy)), [first])) fail(`copy ${copy} does not start on page ${first}`);
     if (!same(pagesOf.get(attestationId(copy)), [last])) fail(`attestation of copy ${copy} not on page ${last}`);
     if (!same(pagesOf.get(sealNoteId(copy)), [last])) fail(`seal of copy ${copy} not on page ${last}`);

@@ -25,4 +25,15 @@ export const CERT_MIGRATIONS: readonly { id: string; sql: string }[] = [
       ALTER TABLE residents ADD COLUMN my_number text CHECK (my_number ~ '^[0-9]{12}$');
     `,
   },
+  {
+    id: '0012-verification',
+    sql: `
+      -- anti-forgery (verify/): the 確認番号 printed on the back and the hash of the content the 2D code carries
+      CREATE TABLE verification_marks (
+        issuance_id         uuid PRIMARY KEY REFERENCES issuance_records(issuance_id) ON DELETE CASCADE,
+        verification_number text NOT NULL UNIQUE CHECK (verification_number ~ '^[0-9]{16}$'),
+        content_sha256      text NOT NULL CHECK (content_sha256 ~ '^[0-9a-f]{64}$')
+      );
+    `,
+  },
 ];

@@ -13,6 +13,7 @@ import {
 } from '@konbini/protocol';
 import { issue, menu, outcome, type IssuanceDeps } from '../../issuance/service.js';
 import { replicaState } from '../../replica/queries.js';
+import { markSignerOf } from '../../verify/mark.js';
 
 export const routesPlugin = fp(
   async (app) => {
@@ -23,6 +24,8 @@ export const routesPlugin = fp(
       render: app.renderer.residentRecord,
       log,
       koseki: app.kosekiClient,
+      antiForgery: true,
+      markSigner: markSignerOf(app.documentSigner),
     });
 
     app.post<{ Body: CityMenuRequest }>(
