@@ -103,6 +103,7 @@ export const ERRORS = {
   SIGNER_TOKEN_MISSING: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token is not present.'),
   SIGNER_PIN_INCORRECT: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token refused its PIN.'),
   SIGNER_FAILED: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token could not sign.'),
+  RENDER_FAILED: e(503, 'ただいま証明書を作成できません。しばらくしてからお試しください。料金はかかりません。', 'The certificate could not be rendered (the renderer stopped and was restarted). You have not been charged.'),
 
   // --- payment and printing ---
   PAYMENT_SHORT: e(402, '投入金額が不足しています。', 'The amount paid is less than the fee.'),
