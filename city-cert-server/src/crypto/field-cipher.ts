@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync } from 'node:crypto';
 import { KonbiniError } from '@konbini/protocol';
 
 /*
@@ -35,11 +35,22 @@ function nextNonce(): Buffer {
 
 export class FieldCipher {
   readonly #key: Buffer;
+  readonly #macKey: Buffer;
 
   constructor(dataKey: Buffer) {
     if (dataKey.length !== 32) throw new KonbiniError('REPLICA_KEY_UNAVAILABLE', { reason: 'data-key-length' });
     // a private copy: the caller's buffer may be wiped
     this.#key = Buffer.from(dataKey);
+    this.#macKey = Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), 'konbini replica mac v1', 32));
+  }
+
+  /**
+   * A keyed digest (HMAC-SHA-256, hex) of something derived from personal data, e.g.
+   * the content hash of a 異動: equal inputs compare equal, but a guess cannot be
+   * confirmed against the stored value without the data key.
+   */
+  mac(purpose: string, value: string): string {
+    return createHmac('sha256', this.#macKey).update(`${purpose}\0${value}`).digest('hex');
   }
 
   /** Never show the key (util.inspect, JSON, logs). */

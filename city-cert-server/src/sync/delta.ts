@@ -46,6 +46,9 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
         if (city[0]!.code !== batch.cityCode) throw new SyncRefusal('SYNC_CITY_MISMATCH', [{ line: 1, field: '/cityCode', reason: `this replica is city ${city[0]!.code}` }]);
         const state = await syncState(tx, true);
 
+        // the content hash of a change is taken over names and addresses: stored keyed (HMAC under the data key)
+        const cipher = cipherOf(tx);
+        const stored = (c: Change) => cipher.mac('sync-change', c.sha256);
         const old = batch.changes.filter((c) => c.seq <= state.lastSeq);
         const fresh = batch.changes.filter((c) => c.seq > state.lastSeq);
         if (old.length) {
@@ -57,7 +60,7 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
           for (const c of old) {
             const h = known.get(c.seq);
             // no record: the change predates the last full load, which already contains it
-            if (h !== undefined && h !== c.sha256) {
+            if (h !== undefined && h !== stored(c)) {
               throw new SyncRefusal('SYNC_SEQUENCE_CONFLICT', [{ line: c.line, field: '/seq', reason: `sequence ${c.seq} was applied with other content` }], { seq: c.seq });
             }
           }
@@ -76,7 +79,6 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
           try {
             // konbini_apply_changes (migration 0003): the whole batch in one call, in sequence order
             // personal fields sealed here: the function stores envelopes and never sees a value (migration 0004)
-            const cipher = cipherOf(tx);
             await tx.query('SELECT konbini_apply_changes($1::jsonb)', [JSON.stringify(fresh.map(({ sha256: _h, ...c }) => sealChange(cipher, c)))]);
           } catch (err) {
             throw refusalFromFunction(err, fresh) ?? err;
@@ -86,7 +88,7 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
           await tx.query(
             `INSERT INTO sync_changes (seq, kind, sha256, batch_id)
              SELECT seq, kind, sha256, $2 FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, kind text, sha256 text)`,
-            [JSON.stringify(fresh.map((c) => ({ seq: c.seq, kind: c.kind, sha256: c.sha256 }))), batch.batchId],
+            [JSON.stringify(fresh.map((c) => ({ seq: c.seq, kind: c.kind, sha256: stored(c) }))), batch.batchId],
           );
         }
         const lastSeq = fresh.length ? fresh[fresh.length - 1]!.seq : state.lastSeq;

@@ -140,6 +140,12 @@ t.test('PostgreSQL: no personal value in clear in any row of any table', { skip:
   const all = Buffer.concat(chunks);
   t.same(found(all, [dataset.city.name, movedInId, 'S999999999']).length, 3, 'ids and the city name are found in clear');
   t.same(found(all, secrets), [], `none of ${secrets.size} personal values is in any row`);
+  // the content hashes of the changes (taken over names and addresses) are stored keyed, not as plain SHA-256
+  const plain = (await parseDelta(deltas)).changes.map((c) => c.sha256);
+  const keyed = (await db.query<{ sha256: string }>('SELECT sha256 FROM sync_changes ORDER BY seq')).map((r) => r.sha256);
+  t.equal(keyed.length, plain.length);
+  t.same(keyed.filter((h) => plain.includes(h)), [], 'no plain content hash stored');
+  t.equal((await applyDelta(db, await parseDelta(deltas))).alreadyApplied, plain.length, 'a re-sent batch is still recognised');
   // and the wrapped data key is not the data key: 40 bytes of RFC 5649 output, never 32 raw ones
   const [k] = await db.query<{ wrapped_key: Buffer; wrapper: string }>('SELECT wrapped_key, wrapper FROM replica_keys');
   t.equal(k!.wrapped_key.length, 40);
