@@ -11,6 +11,7 @@ import { hsmCommand } from './hsm-cli.js';
 import { KOSEKI_USAGE, KosekiUsageError, kosekiServe, replicaKosekiOption, roleOf } from './koseki/cli.js';
 // anti-forgery (issue 6): the public verification listener and `city-cert verify`
 import { VERIFY_USAGE, VerifyUsageError, startVerifyListener, verifyCommand } from './verify/cli.js';
+import { renderWorkersOption } from './pool/cli.js';
 import { signerConfigFromHsmDir } from './sign/hsm-store.js';
 
 /*
@@ -76,6 +77,8 @@ async function serve(argv: string[]): Promise<void> {
       'koseki-url': { type: 'string' },
       'koseki-pin': { type: 'string' },
       'verify-port': { type: 'string' },
+      // worker pool (pool/): render in this many worker threads
+      'render-workers': { type: 'string' },
     },
     strict: true,
   });
@@ -112,6 +115,7 @@ async function serve(argv: string[]): Promise<void> {
     ...(values.allow ? { allowedClients: values.allow } : {}),
     log: { level: values['log-level'], stream: pino.destination(2) },
     ...replicaKosekiOption(values, tls),
+    ...renderWorkersOption(values['render-workers']),
   });
 
   let closing = false;

@@ -40,6 +40,8 @@ export interface CityCertServerOptions {
    * Absent: unsigned, with a warning (the CLI refuses to start that way).
    */
   signer?: SignerOption;
+  /** Render in this many worker threads (pool/); 0 or absent: in the main thread. */
+  renderWorkers?: number;
   /** The koseki server (role koseki) the koseki types are forwarded to; absent = not offered. */
   koseki?: KosekiClientOptions;
 }
@@ -103,7 +105,7 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
   const keyWrapper = options.signer && !('unsigned' in options.signer) ? pkcs11KeyWrapper(options.signer) : undefined;
   await app.register(replicaPlugin, { db: options.db, dataset: options.dataset, keyWrapper });
   await app.register(signPlugin, { signer: options.signer });
-  await app.register(renderPlugin);
+  await app.register(renderPlugin, { workers: options.renderWorkers });
   await app.register(rulesPlugin, { fontPath: options.fontPath, now: options.now });
   app.decorate('kosekiClient', options.koseki ? new KosekiClient(options.koseki) : null);
   await app.register(routesPlugin);

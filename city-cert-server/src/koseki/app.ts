@@ -12,7 +12,8 @@ import { KonbiniError, MAX_COPIES, MIN_COPIES, MAX_MESSAGE_BYTES, ajv, type Bind
 import { toKonbiniError } from '../http/errors.js';
 import { createLogger, type LogOptions } from '../http/logging.js';
 import { pdfMake } from '../render/fonts.js';
-import { renderAndBind } from '../render/resident-record.js';
+import { bindAndSign, renderAndBind } from '../render/resident-record.js';
+import { RenderPool } from '../pool/pool.js';
 import type { CertificateModel } from '../render/model.js';
 import { signPlugin, type SignerOption } from '../sign/plugin.js';
 import { contentSha256, makeMark, markSignerOf, newVerificationNumber } from '../verify/mark.js';
@@ -86,7 +87,13 @@ export async function buildKosekiApp(options: KosekiServerOptions): Promise<Fast
   pdfMake(); // fonts parsed at start, not in the first request
   const signer = app.documentSigner;
   const markSigner = markSignerOf(signer);
-  const render: RenderAndBind = options.render ?? ((model, hmac) => renderAndBind(model, hmac, signer));
+  let render: RenderAndBind = options.render ?? ((model, hmac) => renderAndBind(model, hmac, signer));
+  if (!options.render && options.renderWorkers && options.renderWorkers > 0) {
+    const pool = new RenderPool({ size: options.renderWorkers });
+    app.addHook('onClose', async () => pool.close());
+    await pool.ready();
+    render = async (model, hmac) => bindAndSign(await pool.render(model), model, hmac, signer);
+  }
   app.log.info({ cityCode: store.city.code, result: 'koseki' }, 'koseki store ready');
 
   app.post<{ Body: KosekiStatusRequest }>(KOSEKI_API.status, { schema: { body: kosekiStatusRequestSchema } }, async (req): Promise<KosekiStatusResponse> => {
