@@ -111,7 +111,6 @@ export const SYNC_CASES: SyncCase[] = [
     body: (c) => batch(c, { type: 'change', seq: c.seq + 1, kind: 'seal-register', notifiedOn: '2026-11-20', residentId: c.otherResidentId, sealNumber: 'S-CORPUS-1', effectiveOn: '2026-11-20', imagePng: Buffer.from('GIF89a this is not a PNG').toString('base64') }),
     status: 400,
     code: 'SYNC_INPUT_INVALID',
-    todo: 'bug: accepted and applied (only a base64 pattern is checked: delta-format.ts:67, and schemas.ts:85 for the full load); the seal is then on the menu and POST /v1/issue certType seal answers 500 INTERNAL at the kiosk',
   },
   {
     name: 'a sequence number already applied, re-sent with other content',

@@ -4,6 +4,7 @@ import type { Household, Resident } from '../replica/dataset.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { canonicalJson, jsonLines, LineTooLong } from './jsonl.js';
 import { checker, householdSchema, isValidDate, residentSchema } from './schemas.js';
+import { checkPngField } from './png.js';
 
 /*
  * 異動 delta batches as JSON Lines (docs/SYNC-FORMAT.md): a header, changes with
@@ -176,6 +177,10 @@ export async function parseDelta(input: Readable | string | Buffer): Promise<Del
           e.push({ line, field: '', reason: 'a name change changes at least one name field' });
         }
         for (const f of DATE_FIELDS) if (typeof r[f] === 'string' && !isValidDate(r[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+        if (kind === 'seal-register' && !e.length) {
+          const png = checkPngField(line, '/imagePng', r.imagePng);
+          if (png) e.push(png);
+        }
         if (e.length) {
           fail(e);
           continue;

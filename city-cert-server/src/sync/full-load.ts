@@ -8,6 +8,7 @@ import { sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sea
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
 import { cardLinkSchema, checker, householdSchema, isValidDate, residentSchema, sealSchema } from './schemas.js';
+import { checkPngField } from './png.js';
 
 /*
  * Full load (docs/SYNC-FORMAT.md, format konbini-city): the whole replica from one
@@ -274,6 +275,10 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
             const kind = type as RowKind;
             const e = CHECKS[kind](line, row);
             for (const f of DATES[kind]) if (typeof row[f] === 'string' && !isValidDate(row[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+            if (kind === 'seal' && !e.length) {
+              const png = checkPngField(line, '/imagePng', row.imagePng);
+              if (png) e.push(png);
+            }
             if (e.length) {
               errorCount++;
               fail(e);
