@@ -10,11 +10,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { drawSealPng, Prng } from '@konbini/fixtures';
+import { drawSealPng, generateCityDataset, generateKosekiDataset, Prng } from '@konbini/fixtures';
+import { KosekiStore, type KosekiDataset } from '../src/koseki/dataset.js';
+import { fuhyoModel, kosekiModel } from '../src/koseki/model.js';
+import { contentSha256, makeMark } from '../src/verify/mark.js';
 import type { TaxRecord } from '@konbini/protocol';
 import type { CertificateModel, RenderPerson, ResidentRecordModel, SealModel, TaxIncomeModel } from '../src/render/model.js';
-import { renderSealCertificate, renderTaxIncome } from '../src/render/certificate.js';
-import { renderResidentRecord } from '../src/render/resident-record.js';
+import { renderCertificatePdf } from '../src/render/certificate.js';
 
 const CITY = { code: '991015', name: '星見市', prefecture: '東雲県', mayorName: '春日　誠一郎' };
 const ISSUED = new Date('2026-11-22T01:30:00Z');
@@ -126,10 +128,24 @@ export const SAMPLES: [string, CertificateModel][] = [
   ['tax-income-foreign', tax('16', taxed, 'foreign')],
 ];
 
+/* ---- koseki types: the fixture city's registers (the fixtures generator, seeded) ---- */
+const fixtureCity = generateCityDataset();
+const kosekiStore = new KosekiStore(generateKosekiDataset(fixtureCity.generatedWithSeed, fixtureCity) as unknown as KosekiDataset);
+const withRemoved = kosekiStore.dataset.koseki.find((k) => k.persons.some((p) => p.removed) && k.persons.some((p) => p.residentId && !p.removed))!;
+const entryOf = (record: typeof withRemoved) => kosekiStore.entryOf(record.persons.find((p) => p.residentId && !p.removed)!.residentId!)!;
+const first = entryOf(kosekiStore.dataset.koseki[0]!);
+SAMPLES.push(
+  ['koseki-full', kosekiModel(head('17'), first, 'koseki-full')],
+  ['koseki-full-removed-person', kosekiModel(head('18'), entryOf(withRemoved), 'koseki-full')],
+  ['koseki-individual', kosekiModel(head('19'), first, 'koseki-individual')],
+  ['koseki-fuhyo-partial', fuhyoModel(head('20'), first, kosekiStore, false)],
+  ['koseki-fuhyo-whole', fuhyoModel(head('21'), first, kosekiStore, true)],
+);
+
+/** As issued: with the anti-forgery marks (unsigned here: the 2D code says so). */
 async function render(model: CertificateModel): Promise<Buffer> {
-  if (model.certType === 'seal') return renderSealCertificate(model);
-  if (model.certType === 'tax-income') return renderTaxIncome(model);
-  return renderResidentRecord(model);
+  const marked = { ...model, antiForgery: makeMark({ cityCode: CITY.code, issuanceId: model.issuanceId, verificationNumber: `${model.issuanceId.replace(/\D/g, '').slice(-16)}`.padStart(16, '1'), contentSha256: contentSha256(model) }, null) };
+  return renderCertificatePdf(marked as CertificateModel);
 }
 
 async function main(): Promise<void> {

@@ -38,6 +38,8 @@ export const KOSEKI_TEXT = {
 } as const;
 
 const SEX = { male: '男', female: '女' } as const;
+/** Wide enough for 「戸籍に記録されている者」 on one line. */
+const LABEL_W = 104;
 
 function bracket(label: string, value: string): Node {
   return { text: [{ text: `【${label}】`, font: TEXT_FONT }, { text: value, font: DATA_FONT }], fontSize: 10, margin: [0, 0.5, 0, 0.5] };
@@ -46,10 +48,10 @@ function bracket(label: string, value: string): Node {
 const isDate = (v: string) => /^\d{4}-\d{2}-\d{2}$/.test(v);
 const printedValue = (v: string) => (isDate(v) ? formatWareki(v) : v);
 
-function header(m: { honseki: string; head: string }, events?: KosekiModel['kosekiEvents']): Node {
+function header(m: { honseki: string; head: string }, events?: KosekiModel['kosekiEvents'], headLabel = '氏　　名'): Node {
   const rows: Node[][] = [
     [labelCell('本　　籍', { fontSize: 10 }), { ...dataCell(m.honseki), colSpan: 2 }, {}],
-    [labelCell('氏　　名', { fontSize: 10 }), { ...dataCell(m.head), colSpan: 2 }, {}],
+    [labelCell(headLabel, { fontSize: 10 }), { ...dataCell(m.head), colSpan: 2 }, {}],
   ];
   if (events) {
     events.forEach((e, i) => {
@@ -60,7 +62,7 @@ function header(m: { honseki: string; head: string }, events?: KosekiModel['kose
       ]);
     });
   }
-  return { table: { widths: [78, 62, '*'], body: rows }, layout: FRAME_LAYOUT };
+  return { table: { widths: [LABEL_W, 44, '*'], body: rows }, layout: FRAME_LAYOUT };
 }
 
 function personBlock(p: KosekiRenderPerson): Node {
@@ -81,7 +83,7 @@ function personBlock(p: KosekiRenderPerson): Node {
     bracket('続柄', p.relationship),
   ];
   const rows: Node[][] = [
-    [{ stack: [labelCell(KOSEKI_TEXT.recorded, { fontSize: 9 }), removed] }, { stack: idRows, colSpan: 2 }, {}],
+    [{ stack: [labelCell(KOSEKI_TEXT.recorded, { fontSize: 8.5 }), removed] }, { stack: idRows, colSpan: 2 }, {}],
   ];
   p.events.forEach((e, i) => {
     rows.push([
@@ -90,7 +92,7 @@ function personBlock(p: KosekiRenderPerson): Node {
       { stack: [bracket(`${e.kind}日`, formatWareki(e.date)), ...e.details.map((d) => bracket(d.label, printedValue(d.value)))] },
     ]);
   });
-  return { table: { widths: [78, 62, '*'], body: rows, dontBreakRows: true }, layout: FRAME_LAYOUT, margin: [0, 8, 0, 0] };
+  return { table: { widths: [LABEL_W, 44, '*'], body: rows, dontBreakRows: true }, layout: FRAME_LAYOUT, margin: [0, 8, 0, 0] };
 }
 
 const blankBelow = (): Node => ({ text: KOSEKI_TEXT.blankBelow, font: TEXT_FONT, fontSize: 10, alignment: 'center', margin: [0, 6, 0, 0] });
@@ -148,7 +150,7 @@ export function fuhyoDocument(m: FuhyoModel, layout?: CopyLayout, extra?: object
     ...framedDocument(
       m,
       {
-        pages: () => [[titleNode(KOSEKI_TEXT.fuhyoTitle, undefined, m.partial ? KOSEKI_TEXT.fuhyoPartialSubtitle : undefined), header(m), ...m.persons.map(fuhyoPerson), blankBelow()]],
+        pages: () => [[titleNode(KOSEKI_TEXT.fuhyoTitle, undefined, m.partial ? KOSEKI_TEXT.fuhyoPartialSubtitle : undefined), header(m, undefined, '筆頭者氏名'), ...m.persons.map(fuhyoPerson), blankBelow()]],
         attestation: KOSEKI_TEXT.fuhyoAttestation,
       },
       layout,
