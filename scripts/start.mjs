@@ -54,42 +54,69 @@ let stopping = false;
 /**
  * Start one service; its output goes to var/log/<name>.log. Resolves with the URL
  * of its `listening <url>` line (the one line each CLI prints on stdout).
+ * Once it has been up, a crash (any exit but a requested stop) restarts it with
+ * the same arguments, as a service manager would: the same ports, so the rest of
+ * the stack finds it again. More than RESTART_LIMIT crashes a minute stop the stack.
  */
+const RESTART_LIMIT = 5;
 function launch(name, args) {
   return new Promise((resolveReady, rejectReady) => {
     const logPath = join(logDir, `${name}.log`);
     const log = createWriteStream(logPath, { flags: 'a' });
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push({ name, child, logPath });
-    let buffered = '';
-    let consoleUrl;
-    child.stdout.on('data', (d) => {
-      log.write(d);
-      buffered += d.toString();
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        // The centre announces its operator console before it listens.
-        if (line.startsWith('console ')) consoleUrl = line.slice('console '.length);
-        if (line.startsWith('listening ')) resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath, consoleUrl });
-      }
-    });
-    child.stderr.on('data', (d) => log.write(d));
-    child.on('exit', (code, signal) => {
-      log.end();
-      if (!stopping) {
+    const entry = { name, child: null, logPath };
+    children.push(entry);
+    const crashes = [];
+    let everUp = false;
+
+    const spawnOnce = () => {
+      const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      entry.child = child;
+      let buffered = '';
+      let consoleUrl;
+      child.stdout.on('data', (d) => {
+        log.write(d);
+        buffered += d.toString();
+        let nl;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          // The centre announces its operator console before it listens.
+          if (line.startsWith('console ')) consoleUrl = line.slice('console '.length);
+          if (line.startsWith('listening ')) {
+            if (everUp) console.log(`${name} restarted (pid ${child.pid})`);
+            everUp = true;
+            resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath, consoleUrl });
+          }
+        }
+      });
+      child.stderr.on('data', (d) => log.write(d));
+      child.on('exit', (code, signal) => {
+        if (stopping) {
+          log.end();
+          return;
+        }
         // Ctrl-C in a terminal reaches the whole process group: a service may see
         // it before this script does. That is a stop, not a crash.
         if (signal === 'SIGINT' || signal === 'SIGTERM' || code === 0) {
+          log.end();
           stop(0);
-        } else {
-          process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; stopping the stack\n`);
-          stop(1);
+          return;
         }
-      }
-      rejectReady(new Error(`${name} exited before it was ready (see ${relative(process.cwd(), logPath)})`));
-    });
+        const now = Date.now();
+        crashes.push(now);
+        while (crashes.length && crashes[0] < now - 60_000) crashes.shift();
+        if (everUp && crashes.length <= RESTART_LIMIT) {
+          process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; restarting\n`);
+          setTimeout(() => !stopping && spawnOnce(), 200 * crashes.length);
+          return;
+        }
+        log.end();
+        process.stderr.write(`${name} exited (${signal ?? code}); see ${relative(process.cwd(), logPath)}; stopping the stack\n`);
+        stop(1);
+        rejectReady(new Error(`${name} exited before it was ready (see ${relative(process.cwd(), logPath)})`));
+      });
+    };
+    spawnOnce();
   });
 }
 

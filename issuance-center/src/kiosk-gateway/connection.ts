@@ -72,8 +72,12 @@ export class KioskConnection {
     });
     ws.on('close', () => {
       this.closed = true;
-      if (this.state.step === 'challenged') deps.challenges.discard(this.state.sessionId);
+      const state = this.state;
+      if (state.step === 'challenged') deps.challenges.discard(state.sessionId);
       this.state = { step: 'idle' };
+      // The kiosk went away holding a document it never reported on: record it as
+      // failed, so it is never charged and the city's 交付記録 agrees (DESIGN §4).
+      if (state.step === 'delivered') this.queue = this.queue.then(() => this.abandon(state));
     });
   }
 
@@ -279,6 +283,22 @@ export class KioskConnection {
       body.on('aborted', () => reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'aborted' })));
       body.on('error', (err) => reject(new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'stream-error' }, { cause: err })));
     });
+  }
+
+  private async abandon(state: Extract<State, { step: 'delivered' }>): Promise<void> {
+    const log = this.deps.log.child({ issuanceId: state.issuanceId, kioskId: this.kiosk.kioskId });
+    try {
+      const record = await this.deps.ledger.outcome(state.issuanceId, 'failed', 0, this.deps.now());
+      this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
+      log.warn({ event: 'outcome', outcome: record.outcome, reason: 'kiosk-disconnected' }, 'kiosk left before reporting: recorded failed, not charged');
+      if (record.outcome === 'failed') {
+        await this.deps.cities
+          .outcome(state.city, { issuanceId: state.issuanceId, outcome: 'failed', copiesPrinted: 0 })
+          .catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+      }
+    } catch (err) {
+      log.error({ code: (err as KonbiniError).code ?? 'INTERNAL' }, 'could not record the abandoned issuance');
+    }
   }
 
   private async outcome(msg: IssueOutcome): Promise<void> {
