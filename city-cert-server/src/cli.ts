@@ -25,6 +25,7 @@ import { signerConfigFromHsmDir } from './sign/hsm-store.js';
 const USAGE = `usage: city-cert serve --dataset <city.json> --port <n> [--host 127.0.0.1] [--db <pglite dir>]
                        (--pki <dir> | --key <key.pem> --cert <cert.pem> --ca <ca.pem>) [--allow <client CN>]...
                        (--hsm <dir from \`city-cert hsm init\`> [--pin-env <VAR>] | --unsigned)
+                       [--centre-city-api https://<host>:<port> [--centre-cert <centre.pem>]]
        city-cert hsm init --pki <dir> --out <dir> [--city <code>]...`;
 
 interface ManifestCert {
@@ -49,6 +50,14 @@ async function tlsFromPki(dir: string, cityCode: string): Promise<{ key: string;
     readFile(resolve(base, ca.cert), 'utf8'),
   ]);
   return { key, cert, ca: caPem };
+}
+
+/** A certificate file named in the dev PKI manifest. */
+async function pkiCertPath(dir: string, name: string): Promise<string | undefined> {
+  const manifestPath = resolve(dir, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+  const entry = manifest.certs[name];
+  return entry ? resolve(dirname(manifestPath), entry.cert) : undefined;
 }
 
 async function serve(argv: string[]): Promise<void> {
@@ -79,6 +88,9 @@ async function serve(argv: string[]): Promise<void> {
       'verify-port': { type: 'string' },
       // worker pool (pool/): render in this many worker threads
       'render-workers': { type: 'string' },
+      // card link changes to the centre's card directory (outbox/): its city API and its pinned certificate
+      'centre-city-api': { type: 'string' },
+      'centre-cert': { type: 'string' },
     },
     strict: true,
   });
@@ -101,6 +113,14 @@ async function serve(argv: string[]): Promise<void> {
   if (!values.hsm && !values.unsigned) throw new UsageError('documents must be signed: give --hsm <dir> (see `city-cert hsm init`), or --unsigned for development');
   const signer = values.hsm ? signerConfigFromHsmDir(values.hsm, dataset.city.code, { pinEnv: values['pin-env'] }) : { unsigned: true as const };
 
+  // the centre's certificate: --centre-cert <pem>, else the dev PKI's lgwan-centre entry
+  let centre: { url: string; centreCert: string } | undefined;
+  if (values['centre-city-api']) {
+    if (!/^https:\/\/[^/]+/.test(values['centre-city-api'])) throw new UsageError('--centre-city-api is https://host:port');
+    const certPath = values['centre-cert'] ?? (values.pki ? await pkiCertPath(values.pki, 'lgwan-centre') : undefined);
+    if (!certPath) throw new UsageError('--centre-city-api needs --centre-cert <pem> (or --pki with an lgwan-centre entry)');
+    centre = { url: values['centre-city-api'], centreCert: await readFile(certPath, 'utf8') };
+  } else if (values['centre-cert']) throw new UsageError('--centre-cert goes with --centre-city-api');
   const maxAge = values['replica-max-age'] ? /^(\d+)(s|m|h)$/.exec(values['replica-max-age']) : null;
   if (values['replica-max-age'] && !maxAge) throw new UsageError('--replica-max-age is a number with s, m or h (e.g. 15m)');
   // --db postgres://... is a PostgreSQL server (several workers may share it); anything else a PGlite directory
@@ -116,6 +136,7 @@ async function serve(argv: string[]): Promise<void> {
     log: { level: values['log-level'], stream: pino.destination(2) },
     ...replicaKosekiOption(values, tls),
     ...renderWorkersOption(values['render-workers']),
+    ...(centre ? { centre } : {}),
   });
 
   let closing = false;

@@ -13,6 +13,8 @@ import { routesPlugin } from './plugins/routes.js';
 import { rulesPlugin } from './plugins/rules.js';
 import { freshnessPlugin } from '../rules/freshness.js';
 import { syncPlugin } from '../sync/http.js';
+import { outboxPlugin } from '../outbox/plugin.js';
+import type { CentreNotifierOptions } from '../outbox/centre-notifier.js';
 import { signPlugin, type SignerOption } from '../sign/plugin.js';
 import { KosekiClient, type KosekiClientOptions } from '../koseki/client.js';
 
@@ -44,6 +46,13 @@ export interface CityCertServerOptions {
   renderWorkers?: number;
   /** The koseki server (role koseki) the koseki types are forwarded to; absent = not offered. */
   koseki?: KosekiClientOptions;
+  /**
+   * The centre's city API (issuance-center `cityApi`): card-issue / card-revoke changes
+   * of applied delta batches are delivered there from the replica's outbox, with this
+   * server's own key and certificate (`tls`), the centre's certificate pinned. Absent:
+   * they stay queued (`city-cert status` shows them).
+   */
+  centre?: Omit<CentreNotifierOptions, 'tls'>;
 }
 
 export const DEFAULT_ALLOWED_CLIENTS = ['issuance-center'];
@@ -110,6 +119,7 @@ export async function buildApp(options: CityCertServerOptions): Promise<FastifyI
   app.decorate('kosekiClient', options.koseki ? new KosekiClient(options.koseki) : null);
   await app.register(routesPlugin);
   await app.register(freshnessPlugin, { maxAgeMs: options.replicaMaxAgeMs });
+  await app.register(outboxPlugin, { centre: options.centre, tls: options.tls });
   await app.register(syncPlugin);
   // callers need listen/inject/close, not the https-specific generics
   return app as unknown as FastifyInstance;

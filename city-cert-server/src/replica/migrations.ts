@@ -3,6 +3,7 @@ import { APPLY_CHANGES_SQL } from './apply-changes.sql.js';
 import { APPLY_CHANGES_SEALED_SQL } from './apply-changes-sealed.sql.js';
 import { unlockReplica } from '../crypto/replica-keys.js';
 import type { Db } from './db.js';
+import { CENTRE_OUTBOX_SQL } from '../outbox/schema.js';
 
 /*
  * Personal fields become AES-256-GCM envelopes (bytea, crypto/field-cipher.ts),
@@ -159,6 +160,8 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   // protection at rest (issue 5 item 7). Listed after 0010/0011 because it converts their
   // columns too; numbered 0004 as the next replica/sync migration.
   { id: '0004-protection-at-rest', sql: PROTECTION_AT_REST_SQL },
+  // card link changes waiting for the centre's card directory (outbox/, issue 5 item 4)
+  { id: '0005-centre-outbox', sql: CENTRE_OUTBOX_SQL },
 ];
 
 /**

@@ -17,6 +17,7 @@ import { formatRefusal } from './errors.js';
 import { fullLoad } from './full-load.js';
 import { cityRows, deltaRows, writeJsonLines } from './generate.js';
 import { taxRollover } from './tax.js';
+import { outboxStatus } from '../outbox/schema.js';
 
 /*
  * Staff commands (`city-cert sync|status|generate`). Output for people on stderr,
@@ -159,9 +160,12 @@ export async function syncCommand(argv: string[]): Promise<void> {
 export async function statusCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { db: { type: 'string' }, json: { type: 'boolean', default: false }, ...KEY_OPTIONS }, strict: true });
   await withDb(dbSpec(values.db), keyWrapperOf(values), async (db) => {
-    const [state, sync, counts] = await Promise.all([replicaState(db), syncState(db), replicaCounts(db)]);
+    const [state, sync, counts, outbox] = await Promise.all([replicaState(db), syncState(db), replicaCounts(db), outboxStatus(db)]);
     const ageS = sync.lastSyncAt ? Math.round((Date.now() - Date.parse(sync.lastSyncAt)) / 1000) : null;
-    const status = { cityCode: state?.cityCode ?? null, lastSeq: sync.lastSeq, lastSyncAt: sync.lastSyncAt, ageS, lastBatchId: sync.lastBatchId, fullLoadAt: sync.fullLoadAt, counts };
+    // card link changes the centre's card directory has not taken yet (outbox/)
+    const centreOutbox = { ...outbox, oldestAgeS: outbox.oldestAt ? Math.round((Date.now() - Date.parse(outbox.oldestAt)) / 1000) : null };
+    const status = { cityCode: state?.cityCode ?? null, lastSeq: sync.lastSeq, lastSyncAt: sync.lastSyncAt, ageS, lastBatchId: sync.lastBatchId, fullLoadAt: sync.fullLoadAt, counts, centreOutbox };
+    const h = outbox.head;
     if (values.json) process.stdout.write(`${JSON.stringify(status)}\n`);
     else {
       process.stdout.write(
@@ -176,6 +180,8 @@ export async function statusCommand(argv: string[]): Promise<void> {
           `card links:     ${counts.cardLinks}`,
           `seals:          ${counts.activeSeals} active`,
           `交付記録:       ${counts.issuanceRecords}`,
+          `centre outbox:  ${outbox.pending} pending${outbox.pending ? ` (oldest ${centreOutbox.oldestAgeS} s ago)` : ''}`,
+          ...(h ? [`  head:         #${h.id} seq ${h.seq} ${h.op}, ${h.attempts} attempts${h.lastError ? `, last error ${h.lastError}` : ''}, next ${h.nextAttemptAt}`] : []),
           '',
         ].join('\n'),
       );

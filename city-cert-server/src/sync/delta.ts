@@ -6,6 +6,7 @@ import type { FieldCipher } from '../crypto/field-cipher.js';
 import { sealHouseholdAddress, sealHouseholdRow, sealNameFields, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { SyncRefusal } from './errors.js';
 import type { Change, DeltaBatch } from './delta-format.js';
+import { enqueueCardChanges } from '../outbox/schema.js';
 
 export interface DeltaResult {
   batchId: string;
@@ -91,6 +92,8 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
             [JSON.stringify(fresh.map((c) => ({ seq: c.seq, kind: c.kind, sha256: stored(c) }))), batch.batchId],
           );
         }
+        // card links reach the centre's card directory through the outbox: same transaction, nothing lost
+        await enqueueCardChanges(tx, fresh as { seq: number; kind: string; serial?: string }[]);
         const lastSeq = fresh.length ? fresh[fresh.length - 1]!.seq : state.lastSeq;
         await tx.query('UPDATE sync_state SET last_seq = $1, last_sync_at = $2, last_batch_id = $3 WHERE id = 1', [
           lastSeq,

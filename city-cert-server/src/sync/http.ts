@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import { KonbiniError } from '@konbini/protocol';
 import { applyDelta } from './delta.js';
 import { parseDelta } from './delta-format.js';
+import '../outbox/plugin.js';
 
 /** The 随時連携 endpoint: the city's core 住基 system posts a delta batch (JSON Lines). */
 export const SYNC_API = { delta: '/v1/sync/delta' } as const;
@@ -31,6 +32,8 @@ export const syncPlugin = fp(
         const dryRun = req.query.dryRun === 'true' || req.query.dryRun === '1';
         // the server's clock stamps the sync, the same clock the freshness guard reads
         const result = await applyDelta(app.replica, batch, { dryRun, now: app.eligibility.now() });
+        // card links queued for the centre (outbox/): deliver now rather than at the next poll
+        if (!result.dryRun && (result.byKind['card-issue'] || result.byKind['card-revoke'])) app.centreOutbox?.wake();
         req.log.info({ batchId: result.batchId, applied: result.applied, alreadyApplied: result.alreadyApplied, lastSeq: result.lastSeq, dryRun: result.dryRun, ms: Math.round(performance.now() - started) }, 'delta batch');
         return result;
       },
