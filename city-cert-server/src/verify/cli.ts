@@ -22,7 +22,8 @@ export async function startVerifyListener(app: FastifyInstance, port: string | u
   if (!Number.isInteger(p) || p < 0 || p > 65535) throw new VerifyUsageError('--verify-port must be 0-65535');
   const v = await buildVerifyApp({ db: app.replica, tls, ...(log ? { log } : {}) });
   await v.listen({ port: p, host });
-  app.addHook('onClose', async () => v.close());
+  // the replica is already listening (no more hooks): close with its server
+  app.server.once('close', () => void v.close());
   const a = v.server.address();
   process.stdout.write(`verify https://${host}:${typeof a === 'object' && a ? a.port : p}${VERIFY_API.verify}\n`);
   return v;
