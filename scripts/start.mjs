@@ -7,10 +7,11 @@
 //
 // Environment (all optional): KONBINI_HOST (127.0.0.1), KONBINI_CENTRE_PORT (7444),
 // KONBINI_CITY_PORT (7450: first city, the next ones follow; 0 = any free port),
-// KONBINI_KIOSK_SCREEN_PORT (7480), KONBINI_CONSOLE_PORT (7445),
+// KONBINI_KIOSK_SCREEN_PORT (7480), KONBINI_CONSOLE_PORT (7445), KONBINI_CENTRE_CITY_API_PORT (7446),
 // KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -27,6 +28,19 @@ const CENTRE_PORT = Number(process.env.KONBINI_CENTRE_PORT ?? 7444);
 const CITY_BASE_PORT = Number(process.env.KONBINI_CITY_PORT ?? 7450);
 const KIOSK_SCREEN_PORT = Number(process.env.KONBINI_KIOSK_SCREEN_PORT ?? 7480);
 const CONSOLE_PORT = Number(process.env.KONBINI_CONSOLE_PORT ?? 7445);
+// The cities start first and must know where the centre's city API (card links)
+// will be, so it needs a port before the centre runs: 0 picks a free one now.
+const CITY_API_PORT = await (async (wanted) => {
+  if (wanted !== 0) return wanted;
+  return new Promise((res, rej) => {
+    const probe = createServer();
+    probe.once('error', rej);
+    probe.listen(0, HOST, () => {
+      const { port } = probe.address();
+      probe.close(() => res(port));
+    });
+  });
+})(Number(process.env.KONBINI_CENTRE_CITY_API_PORT ?? 7446));
 
 let manifest;
 try {
@@ -152,6 +166,8 @@ try {
         '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
         // documents are signed by the city's key in its SoftHSM2 token (setup: city-cert hsm init)
         '--hsm', join(root, 'var/hsm'),
+        // card issue/revoke from the city's deltas go to the centre's card directory
+        '--centre-city-api', `https://localhost:${CITY_API_PORT}`, '--centre-cert', pki('lgwan-centre').cert,
       ]),
     ),
   );
@@ -179,12 +195,14 @@ try {
     // Development: open at any hour ("enforce": 6:30-23:00 Tokyo time, closed 12/29-1/3).
     serviceHours: 'always-open',
     ledger: { dataDir: rel(join(stateDir, 'centre-ledger')) },
+    cityApi: { host: HOST, port: CITY_API_PORT },
     console: { host: HOST, port: CONSOLE_PORT, operators: rel(join(stateDir, 'centre-operators.json')) },
   };
   writeFileSync(join(runDir, 'centre.json'), JSON.stringify(centreConfig, null, 2));
   const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')]);
   const centrePort = portOf(centre.url);
   console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, log ${relative(process.cwd(), centre.logPath)})`);
+  console.log(`centre city API (card links from the cities): https://${HOST}:${CITY_API_PORT}/v1/card-links`);
   console.log(`centre console: ${centre.consoleUrl ?? '(not started)'} (first operator: npx issuance-center operator add admin --config ${relative(process.cwd(), join(runDir, 'centre.json'))})`);
 
   const kioskId = process.env.KONBINI_KIOSK_ID ?? 'K0001';

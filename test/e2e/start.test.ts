@@ -42,7 +42,7 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   const state = mkdtempSync(join(tmpdir(), 'konbini-start-'));
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_CONSOLE_PORT: '0', KONBINI_STATE_DIR: state },
+    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_CONSOLE_PORT: '0', KONBINI_CENTRE_CITY_API_PORT: '0', KONBINI_STATE_DIR: state },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so Ctrl-C can be sent the way a terminal sends it.
     detached: true,
