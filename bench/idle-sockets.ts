@@ -99,7 +99,15 @@ async function measure(url: string, pid: number): Promise<{ held: number; failed
 const state = mkdtempSync(join(tmpdir(), 'konbini-idle-'));
 const stack = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
   cwd: ROOT,
-  env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_STATE_DIR: state },
+  env: {
+    ...process.env,
+    KONBINI_CENTRE_PORT: '0',
+    KONBINI_CITY_PORT: '0',
+    KONBINI_KIOSK_SCREEN_PORT: '0',
+    KONBINI_CONSOLE_PORT: '0',
+    KONBINI_CENTRE_CITY_API_PORT: '0',
+    KONBINI_STATE_DIR: state,
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
   detached: true,
 });

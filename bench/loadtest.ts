@@ -74,7 +74,18 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_STATE_DIR: state },
+    env: {
+      ...process.env,
+      KONBINI_CENTRE_PORT: '0',
+      KONBINI_CITY_PORT: '0',
+      KONBINI_KIOSK_SCREEN_PORT: '0',
+      KONBINI_CONSOLE_PORT: '0',
+      KONBINI_CENTRE_CITY_API_PORT: '0',
+      // N simulated kiosks share the fixtures' four kiosk certificates: a real kiosk
+      // issues about once a minute, these as fast as they can.
+      KONBINI_KIOSK_RATE: '1000000,1000000',
+      KONBINI_STATE_DIR: state,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -26,7 +26,7 @@ interface Bench {
 const BENCHES: Bench[] = [
   { name: 'render-sign', what: 'city: 住民票 render and render+sign in a warm process, against bare pdfkit with the same fonts', file: 'city-cert-server/bench/render-sign.ts', args: [] },
   { name: 'card-validation', what: 'centre: card certificate + challenge signature validations per second', file: 'issuance-center/bench/card-validation.ts', args: [] },
-  { name: 'sync', what: 'city: full load and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--quick'] : [] },
+  { name: 'sync', what: 'city: full load and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--residents', '10000', '--deltas', '2000'] : ['--encryption', 'on,off'] },
   { name: 'loadtest-1', what: 'end to end, 1 kiosk, services as processes', file: 'bench/loadtest.ts', args: ['--kiosks', '1', '--issuances', quick ? '20' : '100', '--json'] },
   { name: 'loadtest-50', what: 'end to end, 50 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '50', '--issuances', quick ? '200' : '1000', '--json'] },
   { name: 'loadtest-200', what: 'end to end, 200 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '200', '--issuances', quick ? '400' : '2000', '--json'] },

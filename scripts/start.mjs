@@ -194,6 +194,11 @@ try {
     cities: cities.map((c) => ({ code: c.code, endpoint: `https://localhost:${c.port}`, cert: rel(c.cert) })),
     // Development: open at any hour ("enforce": 6:30-23:00 Tokyo time, closed 12/29-1/3).
     serviceHours: 'always-open',
+    // KONBINI_KIOSK_RATE=burst,perSecond: the load harness simulates many kiosks over
+    // the fixtures' four kiosk certificates, so it raises the per-kiosk limit.
+    ...(process.env.KONBINI_KIOSK_RATE
+      ? { kioskRate: { burst: Number(process.env.KONBINI_KIOSK_RATE.split(',')[0]), perSecond: Number(process.env.KONBINI_KIOSK_RATE.split(',')[1]) } }
+      : {}),
     ledger: { dataDir: rel(join(stateDir, 'centre-ledger')) },
     cityApi: { host: HOST, port: CITY_API_PORT },
     console: { host: HOST, port: CONSOLE_PORT, operators: rel(join(stateDir, 'centre-operators.json')) },
