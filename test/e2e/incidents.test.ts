@@ -15,6 +15,9 @@ import { TrayPrinter, type Printer } from '../../kiosk-sim/src/printer/printer.j
 import { runIssuance, type KioskUi } from '../../kiosk-sim/src/session/issuance.js';
 import type { CentreConnection } from '../../kiosk-sim/src/centre/connection.js';
 import { cardProfiles, startStack, type Stack } from './stack.js';
+import { applyDelta } from '../../city-cert-server/src/sync/delta.js';
+import { parseDelta } from '../../city-cert-server/src/sync/delta-format.js';
+import { syncState } from '../../city-cert-server/src/replica/sync-state.js';
 
 const run = promisify(execFile);
 const list = (dir: string): string[] => {
@@ -125,4 +128,61 @@ t.test('incident: a failed print leaves nothing behind, and the next applicant g
   const text = await textOf(join(tray, sheets[0]!));
   t.ok(text.includes(nameOf(second!)), 'it names the second applicant');
   t.notOk(text.includes(nameOf(first!)), 'and not the first');
+});
+
+t.test('incident: delta sync during issuance never mixes residents, and no batch is half seen', async (t) => {
+  const cards = okCards().slice(0, 8);
+  const requesters = new Set(cards.map((c) => c.residentId));
+  const households = new Set(cards.map((c) => stack.dataset.residents.find((r) => r.id === c.residentId)!.householdId));
+  // City staff rename and re-address residents of *other* households while the kiosks work.
+  const others = stack.dataset.residents.filter((r) => !requesters.has(r.id) && !households.has(r.householdId) && r.status === 'active').slice(0, 10);
+  t.ok(others.length >= 5, 'residents to change');
+  const otherHouseholds = [...new Set(others.map((r) => r.householdId))];
+  let seq = (await syncState(stack.city.replica)).lastSeq;
+  let batches = 0;
+  let syncing = true;
+  const renamed: string[] = [];
+  const sync = (async () => {
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date());
+    while (syncing) {
+      const changes = [
+        ...others.slice(0, 3).map((r, i) => ({ type: 'change', seq: ++seq, kind: 'name-change', notifiedOn: today, residentId: r.id, effectiveOn: today, givenName: `改名${batches}${i}` })),
+        { type: 'change', seq: ++seq, kind: 'address-change', notifiedOn: today, householdId: otherHouseholds[batches % otherHouseholds.length], address: `東雲県星見市港町${batches + 1}丁目1番1号`, effectiveOn: today },
+      ];
+      renamed.push(...changes.filter((c) => c.kind === 'name-change').map((c) => String((c as { givenName: string }).givenName)));
+      const text = [{ type: 'header', format: 'konbini-delta', version: 1, cityCode: stack.cityCode, batchId: `e2e-${batches}` }, ...changes, { type: 'end', count: changes.length, lastSeq: seq }]
+        .map((r) => JSON.stringify(r))
+        .join('\n');
+      await applyDelta(stack.city.replica, await parseDelta(`${text}\n`));
+      batches++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const results = await Promise.all(
+    cards.map(async (card, i) => {
+      const centre = await stack.connect();
+      try {
+        const tray = join(stack.tmp, `sync-tray-${i}`);
+        const printer = new TrayPrinter(join(stack.tmp, `sync-spool-${i}`), tray);
+        const a = await issueAt('K0001', centre, card, printer);
+        const b = await issueAt('K0001', centre, card, printer);
+        return { card, tray, ids: [a.issuanceId, b.issuanceId] };
+      } finally {
+        centre.close();
+      }
+    }),
+  );
+  syncing = false;
+  await sync;
+  t.ok(batches >= 2, `delta batches applied during issuance (${batches})`);
+  for (const r of results) {
+    const sheets = list(r.tray).sort();
+    t.same(sheets, r.ids.map((id) => `${id}.pdf`).sort(), `${r.card.cardId}: exactly its two documents`);
+    for (const s of sheets) {
+      const text = await textOf(join(r.tray, s));
+      t.ok(text.includes(nameOf(r.card)), `${r.card.cardId}: names the resident who asked`);
+      t.notOk(strangersOf(r.card).some((n) => text.includes(n)) || renamed.some((n) => text.includes(n)), `${r.card.cardId}: names nobody else, old or renamed`);
+    }
+  }
+  t.equal((await syncState(stack.city.replica)).lastSeq, seq, 'every batch applied whole');
 });

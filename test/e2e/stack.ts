@@ -71,6 +71,8 @@ export interface Stack {
   cityCode: string;
   dataset: CityDataset;
   tmp: string;
+  /** The city server in this process: tests reach its replica (city.replica) as city staff would through sync. */
+  city: Awaited<ReturnType<typeof buildCity>>;
   kioskTls(kioskName?: string): CentreTls;
   /** A private copy of a fixture card file. */
   cardFile(card: CardProfile): string;
@@ -158,6 +160,7 @@ export async function startStack(opts: { logLines?: string[] } = {}): Promise<St
     cityCode,
     dataset,
     tmp,
+    city,
     kioskTls,
     cardFile(card) {
       const to = join(tmp, `${card.cardId}-${Math.random().toString(36).slice(2)}.json`);
