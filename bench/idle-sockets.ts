@@ -106,6 +106,8 @@ const stack = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     KONBINI_KIOSK_SCREEN_PORT: '0',
     KONBINI_CONSOLE_PORT: '0',
     KONBINI_CENTRE_CITY_API_PORT: '0',
+      KONBINI_KOSEKI_PORT: '0',
+      KONBINI_VERIFY_PORT: '0',
     KONBINI_STATE_DIR: state,
   },
   stdio: ['ignore', 'pipe', 'inherit'],

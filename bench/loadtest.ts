@@ -81,6 +81,8 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
       KONBINI_KIOSK_SCREEN_PORT: '0',
       KONBINI_CONSOLE_PORT: '0',
       KONBINI_CENTRE_CITY_API_PORT: '0',
+      KONBINI_KOSEKI_PORT: '0',
+      KONBINI_VERIFY_PORT: '0',
       // N simulated kiosks share the fixtures' four kiosk certificates: a real kiosk
       // issues about once a minute, these as fast as they can.
       KONBINI_KIOSK_RATE: '1000000,1000000',

@@ -8,6 +8,7 @@
 // Environment (all optional): KONBINI_HOST (127.0.0.1), KONBINI_CENTRE_PORT (7444),
 // KONBINI_CITY_PORT (7450: first city, the next ones follow; 0 = any free port),
 // KONBINI_KIOSK_SCREEN_PORT (7480), KONBINI_CONSOLE_PORT (7445), KONBINI_CENTRE_CITY_API_PORT (7446),
+// KONBINI_KOSEKI_PORT (7460: first city's koseki server), KONBINI_VERIFY_PORT (7470: first city's verify endpoint),
 // KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const CENTRE_PORT = Number(process.env.KONBINI_CENTRE_PORT ?? 7444);
 const CITY_BASE_PORT = Number(process.env.KONBINI_CITY_PORT ?? 7450);
 const KIOSK_SCREEN_PORT = Number(process.env.KONBINI_KIOSK_SCREEN_PORT ?? 7480);
 const CONSOLE_PORT = Number(process.env.KONBINI_CONSOLE_PORT ?? 7445);
+const KOSEKI_BASE_PORT = Number(process.env.KONBINI_KOSEKI_PORT ?? 7460);
+const VERIFY_BASE_PORT = Number(process.env.KONBINI_VERIFY_PORT ?? 7470);
 // The cities start first and must know where the centre's city API (card links)
 // will be, so it needs a port before the centre runs: 0 picks a free one now.
 const CITY_API_PORT = await (async (wanted) => {
@@ -87,6 +90,7 @@ function launch(name, args) {
       entry.child = child;
       let buffered = '';
       let consoleUrl;
+      let verifyUrl;
       child.stdout.on('data', (d) => {
         log.write(d);
         buffered += d.toString();
@@ -96,10 +100,11 @@ function launch(name, args) {
           buffered = buffered.slice(nl + 1);
           // The centre announces its operator console before it listens.
           if (line.startsWith('console ')) consoleUrl = line.slice('console '.length);
+          if (line.startsWith('verify ')) verifyUrl = line.slice('verify '.length);
           if (line.startsWith('listening ')) {
             if (everUp) console.log(`${name} restarted (pid ${child.pid})`);
             everUp = true;
-            resolveReady({ url: line.slice('listening '.length), pid: child.pid, logPath, consoleUrl });
+            resolveReady({ url: line.slice('listening '.length).split(' ')[0], pid: child.pid, logPath, consoleUrl, get verifyUrl() { return verifyUrl; } });
           }
         }
       });
@@ -156,8 +161,24 @@ const portOf = (url) => Number(new URL(url.replace(/^wss:/, 'https:')).port);
 
 const started = Date.now();
 try {
+  // koseki servers (city-cert --role koseki): each city's replica forwards koseki types to its own
+  const kosekiUp = await Promise.all(
+    cities.map((c, i) =>
+      launch(`koseki-${c.code}`, [
+        'city-cert-server/bin/city-cert.js', 'serve', '--role', 'koseki',
+        '--dataset', join(fixturesDir, `koseki-${c.code}.json`),
+        '--host', HOST, '--port', String(KOSEKI_BASE_PORT === 0 ? 0 : KOSEKI_BASE_PORT + i),
+        '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
+        '--allow', `city-${c.code}`,
+        '--hsm', join(root, 'var/hsm'),
+        // development: koseki at any hour (default: weekdays 09:00-17:00 Tokyo, closed 12/29-1/3)
+        '--hours', '00:00-24:00', '--days', 'sun-sat',
+      ]),
+    ),
+  );
+  kosekiUp.forEach((up, i) => console.log(`koseki ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${relative(process.cwd(), up.logPath)})`));
   const cityUp = await Promise.all(
-    cities.map((c) =>
+    cities.map((c, i) =>
       launch(`city-${c.code}`, [
         'city-cert-server/bin/city-cert.js', 'serve',
         '--dataset', c.dataset,
@@ -168,6 +189,12 @@ try {
         '--hsm', join(root, 'var/hsm'),
         // card issue/revoke from the city's deltas go to the centre's card directory
         '--centre-city-api', `https://localhost:${CITY_API_PORT}`, '--centre-cert', pki('lgwan-centre').cert,
+        // koseki types are made by the koseki server beside the koseki system, pinned
+        '--koseki-url', kosekiUp[i].url,
+        '--koseki-pin', manifest.certs[`lgwan-city-${c.code}`].sha256,
+        // the public verification endpoint (確認番号 + hash → authentic or not)
+        '--verify-port', String(VERIFY_BASE_PORT === 0 ? 0 : VERIFY_BASE_PORT + i),
+        '--render-workers', '2',
       ]),
     ),
   );
@@ -207,6 +234,7 @@ try {
   const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')]);
   const centrePort = portOf(centre.url);
   console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, log ${relative(process.cwd(), centre.logPath)})`);
+  cityUp.forEach((up, i) => up.verifyUrl && console.log(`city ${cities[i].code} verification (確認番号 + hash): ${up.verifyUrl}`));
   console.log(`centre city API (card links from the cities): https://${HOST}:${CITY_API_PORT}/v1/card-links`);
   console.log(`centre console: ${centre.consoleUrl ?? '(not started)'} (first operator: npx issuance-center operator add admin --config ${relative(process.cwd(), join(runDir, 'centre.json'))})`);
 

@@ -71,6 +71,8 @@ t.test('kill -9 at each step: no partial print, no double charge, ledger and cit
       KONBINI_CITY_PORT: String(cityBase),
       KONBINI_KIOSK_SCREEN_PORT: '0',
       KONBINI_CONSOLE_PORT: '0', KONBINI_CENTRE_CITY_API_PORT: '0',
+      KONBINI_KOSEKI_PORT: '0',
+      KONBINI_VERIFY_PORT: '0',
       KONBINI_STATE_DIR: state,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

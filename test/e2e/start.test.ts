@@ -42,7 +42,7 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   const state = mkdtempSync(join(tmpdir(), 'konbini-start-'));
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
-    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_CONSOLE_PORT: '0', KONBINI_CENTRE_CITY_API_PORT: '0', KONBINI_STATE_DIR: state },
+    env: { ...process.env, KONBINI_CENTRE_PORT: '0', KONBINI_CITY_PORT: '0', KONBINI_KIOSK_SCREEN_PORT: '0', KONBINI_CONSOLE_PORT: '0', KONBINI_CENTRE_CITY_API_PORT: '0', KONBINI_KOSEKI_PORT: '0', KONBINI_VERIFY_PORT: '0', KONBINI_STATE_DIR: state },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so Ctrl-C can be sent the way a terminal sends it.
     detached: true,
@@ -74,7 +74,9 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   const pids = [...out.matchAll(/\(pid (\d+),/g)].map((m) => Number(m[1]));
   const ports = [...out.matchAll(/:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
   t.match(out, /^kiosk screen: http:\/\/127\.0\.0\.1:\d+\/ \(pid \d+/m, 'prints the kiosk screen URL');
-  t.equal(pids.length, 4, 'two cities, the centre and the kiosk screen, each its own process');
+  t.match(out, /^koseki 991015: https:\/\/127\.0\.0\.1:\d+ \(pid \d+/m, 'prints each koseki server');
+  t.match(out, /^city 991015 verification \(確認番号 \+ hash\): https:\/\//m, 'prints the verification endpoint');
+  t.equal(pids.length, 6, 'two koseki servers, two cities, the centre and the kiosk screen, each its own process');
   t.match(out, /^centre console: http:\/\/127\.0\.0\.1:\d+\/ \(first operator: /m, 'prints the operator console URL');
   const consoleUrl = /^centre console: (\S+)/m.exec(out)![1]!;
   const login = await fetch(consoleUrl);
