@@ -157,6 +157,17 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
     // the back of the copy's last sheet: 2D code and 確認番号 (one per copy: a copy may be handed over alone)
     content.push(...backPageNodes(head, copy));
   }
+  return pagedDocument(head, content, layout);
+}
+
+/**
+ * The page shell every certificate shares: A4, the issuance line in the header of
+ * every page ("k/n" per copy, or the back-page mark), the 地紋 when anti-forgery is
+ * on, and the layout probe checkCopyLayout reads. Copies have identical content and
+ * each starts on a new page, so each has pageCount / copies pages.
+ */
+export function pagedDocument(head: DocumentHead, content: Node[], layout?: CopyLayout): Node {
+  const copies = head.copies;
   const back = head.antiForgery ? 1 : 0;
   return {
     pageSize: 'A4',
@@ -179,6 +190,7 @@ export function framedDocument(head: DocumentHead, spec: FrameSpec, layout?: Cop
     },
     ...(layout
       ? {
+          // called once per laid-out node after the final layout; never asks for a break
           pageBreakBefore: (node: { id?: unknown; pageNumbers?: number[] }) => {
             if (typeof node.id === 'string' && node.id.startsWith('konbini-')) layout.pagesOf.set(node.id, node.pageNumbers ?? []);
             return false;

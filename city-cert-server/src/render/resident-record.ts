@@ -14,8 +14,8 @@ import { renderCertificatePdf } from './certificate.js';
 import type { CertificateModel, RenderPerson, ResidentRecordModel } from './model.js';
 import { appendInfo } from './pdf-info.js';
 import { SEAL_SIZE_PT, sealNode } from './seal.js';
-import { formatSeireki, formatWareki, yyyymmdd } from './wareki.js';
-import { BACK_PAGE_MARK, backPageId, backPageNodes, tintExtras } from './frame.js';
+import { formatSeireki, formatWareki } from './wareki.js';
+import { backPageId, backPageNodes, issuanceLineOf, pagedDocument } from './frame.js';
 
 /** Fixed wording, in one place (FORMS.md). */
 export const RESIDENT_RECORD_TEXT = {
@@ -46,7 +46,6 @@ const DATA_FONT = 'IPAmj';
 const LABEL_FONT = 'IPAexGothic';
 const TEXT_FONT = 'IPAexMincho';
 
-const PAGE_MARGINS = [42, 50, 42, 40];
 /** A4 width minus margins. */
 const CONTENT_WIDTH = 595.28 - 42 - 42;
 const NUMBER_COL = 16;
@@ -269,10 +268,8 @@ export function personsPerPage(model: ResidentRecordModel): number {
   return model.certType === 'resident-entries' ? 6 : 4;
 }
 
-/** 連番: the copy number, three digits (FORMS.md issuance number). */
-export function copySerial(copy: number): string {
-  return String(copy).padStart(3, '0');
-}
+/** 連番: the copy number, three digits (FORMS.md issuance number); one definition, in frame.ts. */
+export { copySerial } from './frame.js';
 
 /**
  * The issuance number printed on a page, FORMS.md:
@@ -280,7 +277,7 @@ export function copySerial(copy: number): string {
  * the pages count within that copy.
  */
 export function issuanceLine(model: ResidentRecordModel, copy: number, page: number, pagesPerCopy: number): string {
-  return `${yyyymmdd(model.issuedAt)} ${model.city.name} ${model.issuanceId} ${copySerial(copy)} ${page}/${pagesPerCopy}`;
+  return issuanceLineOf(model, copy, page, pagesPerCopy);
 }
 
 function assertCopies(model: ResidentRecordModel): void {
@@ -324,40 +321,7 @@ export function residentRecordDocument(model: ResidentRecordModel, layout?: Copy
   const content: Node[] = [];
   for (let copy = 1; copy <= copies; copy++) content.push(...oneCopy(model, copy));
 
-  return {
-    pageSize: 'A4',
-    pageOrientation: 'portrait',
-    pageMargins: PAGE_MARGINS,
-    version: '1.4',
-    // Copies have identical content and each starts on a new page, so each has
-    // pageCount / copies pages; checkCopyLayout verifies this on the finished layout.
-    header: (currentPage: number, pageCount: number) => {
-      if (layout) layout.pageCount = pageCount;
-      const perCopy = Math.max(1, Math.floor(pageCount / copies));
-      const copy = Math.min(copies, Math.floor((currentPage - 1) / perCopy) + 1);
-      const page = currentPage - (copy - 1) * perCopy;
-      const fronts = perCopy - (model.antiForgery ? 1 : 0);
-      return {
-        text: page > fronts ? `${yyyymmdd(model.issuedAt)} ${model.city.name} ${model.issuanceId} ${copySerial(copy)} ${BACK_PAGE_MARK}` : issuanceLine(model, copy, page, fronts),
-        font: DATA_FONT,
-        fontSize: 8,
-        alignment: 'right',
-        margin: [42, 24, 42, 0],
-      };
-    },
-    ...(layout
-      ? {
-          // called once per laid-out node after the final layout; never asks for a break
-          pageBreakBefore: (node: { id?: unknown; pageNumbers?: number[] }) => {
-            if (typeof node.id === 'string' && node.id.startsWith('konbini-')) layout.pagesOf.set(node.id, node.pageNumbers ?? []);
-            return false;
-          },
-        }
-      : {}),
-    content,
-    defaultStyle: { font: DATA_FONT, fontSize: 10 },
-    ...tintExtras(model),
-  };
+  return pagedDocument(model, content, layout);
 }
 
 /**
