@@ -5,4 +5,5 @@ export * from './binding.js';
 export * from './validate.js';
 export * from './messages.js';
 export * from './dataset.js';
+export * from './koseki-dataset.js';
 export * from './card-profile.js';

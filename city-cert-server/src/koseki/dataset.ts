@@ -4,55 +4,13 @@
  * (`koseki-<city>.json` from the fixtures). It never sees the 住民票 replica: the link is
  * the 住基 resident id recorded on each person.
  *
- * The shape duplicates fixtures/src/koseki.ts (a service shares only protocol/; move
- * both into protocol/src/dataset.ts when protocol opens for it).
+ * The shape is protocol's (protocol/src/koseki-dataset.ts), shared with the fixtures.
  */
 import { KonbiniError } from '@konbini/protocol';
 
-export const KOSEKI_DATASET_VERSION = 1;
+import { KOSEKI_DATASET_VERSION, type FuhyoRecord, type KosekiDataset, type KosekiRecord } from '@konbini/protocol';
 
-export interface KosekiEvent {
-  kind: string;
-  date: string;
-  details: { label: string; value: string }[];
-}
-
-export interface KosekiPerson {
-  residentId: string | null;
-  familyName: string;
-  givenName: string;
-  givenNameKana: string;
-  birthDate: string;
-  sex: 'male' | 'female';
-  father: string;
-  mother: string;
-  relationship: string;
-  events: KosekiEvent[];
-  removed: null | { reason: string; on: string };
-}
-
-export interface KosekiRecord {
-  id: string;
-  honseki: string;
-  head: string;
-  kosekiEvents: { kind: string; date: string }[];
-  pendingFiling: null | { kind: string; receivedOn: string };
-  persons: KosekiPerson[];
-}
-
-export interface FuhyoRecord {
-  kosekiId: string;
-  person: number;
-  addresses: { address: string; since: string }[];
-}
-
-export interface KosekiDataset {
-  version: number;
-  generatedWithSeed: number;
-  city: { code: string; name: string; prefecture: string; mayorName: string };
-  koseki: KosekiRecord[];
-  fuhyo: FuhyoRecord[];
-}
+export { KOSEKI_DATASET_VERSION, type FuhyoRecord, type KosekiDataset, type KosekiEvent, type KosekiPerson, type KosekiRecord } from '@konbini/protocol';
 
 export interface KosekiEntry {
   record: KosekiRecord;
