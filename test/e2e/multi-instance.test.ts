@@ -105,6 +105,8 @@ t.test('two centres and two city workers on one PostgreSQL: no foreign document,
         kiosks: directory.kiosks,
       },
       ledgerDb: { url: `${PG}/${centreDbName}` },
+      // twelve kiosks over four kiosk certificates, issuing back to back
+      kioskRate: { burst: 1_000_000, perSecond: 1_000_000 },
       logger: false,
     });
     await centre.listen({ port: 0, host: '127.0.0.1' });
