@@ -20,10 +20,16 @@ export interface ChainedRecord extends LedgerRecord {
  * any field, the order, or removing a record breaks the chain from there on.
  */
 export function recordHash(r: Omit<ChainedRecord, 'hash'>): string {
-  const canonical = JSON.stringify([
-    'konbini-ledger-v1',
-    r.seq,
-    r.prevHash,
+  const canonical = JSON.stringify(['konbini-ledger-v1', r.seq, r.prevHash, ...recordFields(r)]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * A record's own fields in their one fixed order: the hash covers them in this order
+ * (after seq and the previous hash), and the SQL ledger stores them in it.
+ */
+export function recordFields(r: Omit<ChainedRecord, 'hash' | 'seq' | 'prevHash'>): unknown[] {
+  return [
     r.issuanceId,
     r.cityCode,
     r.kioskId,
@@ -39,8 +45,7 @@ export function recordHash(r: Omit<ChainedRecord, 'hash'>): string {
     r.requestedAt,
     r.deliveredAt,
     r.outcomeAt,
-  ]);
-  return createHash('sha256').update(canonical).digest('hex');
+  ];
 }
 
 export type ChainProblem =

@@ -1,5 +1,5 @@
 import { KonbiniError, type CertType } from '@konbini/protocol';
-import { GENESIS_HASH, recordHash, verifyChain, type ChainedRecord, type VerifyReport } from './chain.js';
+import { GENESIS_HASH, recordFields, recordHash, verifyChain, type ChainedRecord, type VerifyReport } from './chain.js';
 import { openDb, type DbConfig, type Queryable, type SqlDb } from './db.js';
 import { settle, settlementRows, type CommissionRates, type Settlement } from './settlement.js';
 import { chargeFor, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
@@ -222,25 +222,6 @@ async function insertRecord(q: Queryable, r: ChainedRecord): Promise<void> {
     `INSERT INTO ledger_record (seq, issuance_id, city_code, kiosk_id, store_id, cert_type, copies, copies_printed, fee, charged,
        document_sha256, card_serial_hmac, outcome, requested_at, delivered_at, outcome_at, prev_hash, hash)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-    [
-      r.seq,
-      r.issuanceId,
-      r.cityCode,
-      r.kioskId,
-      r.storeId,
-      r.certType,
-      r.copies,
-      r.copiesPrinted,
-      r.fee,
-      r.charged,
-      r.documentSha256,
-      r.cardSerialHmac,
-      r.outcome,
-      r.requestedAt,
-      r.deliveredAt,
-      r.outcomeAt,
-      r.prevHash,
-      r.hash,
-    ],
+    [r.seq, ...recordFields(r), r.prevHash, r.hash],
   );
 }
