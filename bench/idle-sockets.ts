@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { stackEnv } from './stack-env.js';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 
@@ -99,17 +100,7 @@ async function measure(url: string, pid: number): Promise<{ held: number; failed
 const state = mkdtempSync(join(tmpdir(), 'konbini-idle-'));
 const stack = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
   cwd: ROOT,
-  env: {
-    ...process.env,
-    KONBINI_CENTRE_PORT: '0',
-    KONBINI_CITY_PORT: '0',
-    KONBINI_KIOSK_SCREEN_PORT: '0',
-    KONBINI_CONSOLE_PORT: '0',
-    KONBINI_CENTRE_CITY_API_PORT: '0',
-      KONBINI_KOSEKI_PORT: '0',
-      KONBINI_VERIFY_PORT: '0',
-    KONBINI_STATE_DIR: state,
-  },
+  env: stackEnv(state),
   stdio: ['ignore', 'pipe', 'inherit'],
   detached: true,
 });

@@ -16,6 +16,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { stackEnv } from './stack-env.js';
 import { parseArgs, promisify } from 'node:util';
 import type { CardProfile, CityDataset } from '@konbini/protocol';
 import { KonbiniError } from '@konbini/protocol';
@@ -74,20 +75,9 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      KONBINI_CENTRE_PORT: '0',
-      KONBINI_CITY_PORT: '0',
-      KONBINI_KIOSK_SCREEN_PORT: '0',
-      KONBINI_CONSOLE_PORT: '0',
-      KONBINI_CENTRE_CITY_API_PORT: '0',
-      KONBINI_KOSEKI_PORT: '0',
-      KONBINI_VERIFY_PORT: '0',
-      // N simulated kiosks share the fixtures' four kiosk certificates: a real kiosk
-      // issues about once a minute, these as fast as they can.
-      KONBINI_KIOSK_RATE: '1000000,1000000',
-      KONBINI_STATE_DIR: state,
-    },
+    // N simulated kiosks share the fixtures' four kiosk certificates: a real kiosk
+    // issues about once a minute, these as fast as they can.
+    env: stackEnv(state, { KONBINI_KIOSK_RATE: '1000000,1000000' }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
