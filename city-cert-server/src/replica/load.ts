@@ -3,7 +3,7 @@ import type { Db } from './db.js';
 import type { CityDataset } from './dataset.js';
 import { markFullLoad, takeSyncLock } from './sync-state.js';
 import { cipherOf } from '../crypto/replica-keys.js';
-import { sealHouseholdRow, sealResidentRow } from './sealed-fields.js';
+import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS, sealHouseholdRow, sealResidentRow } from './sealed-fields.js';
 
 export interface LoadSummary {
   households: number;
@@ -38,28 +38,10 @@ export async function loadDataset(db: Db, dataset: CityDataset): Promise<LoadSum
        SELECT key, value::integer FROM jsonb_each_text($1::jsonb)`,
       [JSON.stringify(city.fees)],
     );
-    await tx.query(
-      `INSERT INTO households (id, address, head_id)
-       SELECT id, decode(address, 'base64'), "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`,
-      [JSON.stringify(dataset.households.map((h) => sealHouseholdRow(cipher, h)))],
-    );
+    await tx.query(INSERT_SEALED_HOUSEHOLDS, [JSON.stringify(dataset.households.map((h) => sealHouseholdRow(cipher, h)))]);
     // 個人番号 is deliberately not copied: no kiosk product here prints it.
     const residents = dataset.residents.map(({ myNumber: _omit, ...r }) => sealResidentRow(cipher, r));
-    await tx.query(
-      `INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
-         birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
-         honseki, koseki_head, foreign_info, status, flags, removed_on)
-       SELECT id, "householdId", decode("familyName", 'base64'), decode("givenName", 'base64'),
-         decode("familyNameKana", 'base64'), decode("givenNameKana", 'base64'),
-         decode("birthDate", 'base64'), sex, relationship, "residentSince", "addressSince", "notifiedOn",
-         decode("previousAddress", 'base64'), decode(honseki, 'base64'), decode("kosekiHead", 'base64'), decode("foreign", 'base64'),
-         status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
-       FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,
-         "familyNameKana" text, "givenNameKana" text, "birthDate" text, sex text, relationship text,
-         "residentSince" date, "addressSince" date, "notifiedOn" date, "previousAddress" text,
-         honseki text, "kosekiHead" text, "foreign" text, status text, flags jsonb, "removedOn" date)`,
-      [JSON.stringify(residents)],
-    );
+    await tx.query(INSERT_SEALED_RESIDENTS, [JSON.stringify(residents)]);
     await tx.query(
       `INSERT INTO card_links (serial, resident_id, valid_from)
        SELECT lower(serial), "residentId", "validFrom"

@@ -66,3 +66,21 @@ export function sealTaxRecord(cipher: FieldCipher, residentId: string, fiscalYea
 export function sealMyNumber(cipher: FieldCipher, residentId: string, myNumber: string): string {
   return cipher.sealText('residents', 'my_number', residentId, myNumber).toString('base64');
 }
+
+/** Households as sealHouseholdRow gives them, as a JSON array in $1. */
+export const INSERT_SEALED_HOUSEHOLDS = `INSERT INTO households (id, address, head_id)
+  SELECT id, decode(address, 'base64'), "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`;
+
+/** Residents as sealResidentRow gives them, as a JSON array in $1 (個人番号 is never copied). */
+export const INSERT_SEALED_RESIDENTS = `INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
+    birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
+    honseki, koseki_head, foreign_info, status, flags, removed_on)
+  SELECT id, "householdId", decode("familyName", 'base64'), decode("givenName", 'base64'),
+    decode("familyNameKana", 'base64'), decode("givenNameKana", 'base64'),
+    decode("birthDate", 'base64'), sex, relationship, "residentSince", "addressSince", "notifiedOn",
+    decode("previousAddress", 'base64'), decode(honseki, 'base64'), decode("kosekiHead", 'base64'), decode("foreign", 'base64'),
+    status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
+  FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,
+    "familyNameKana" text, "givenNameKana" text, "birthDate" text, sex text, relationship text,
+    "residentSince" date, "addressSince" date, "notifiedOn" date, "previousAddress" text,
+    honseki text, "kosekiHead" text, "foreign" text, status text, flags jsonb, "removedOn" date)`;

@@ -4,7 +4,7 @@ import type { Db, Queryable } from '../replica/db.js';
 import { markFullLoad, takeSyncLock } from '../replica/sync-state.js';
 import { cipherOf } from '../crypto/replica-keys.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
-import { sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
 import { cardLinkSchema, checker, householdSchema, isValidDate, residentSchema, sealSchema } from './schemas.js';
@@ -113,22 +113,9 @@ const DATES: Record<RowKind, string[]> = {
 };
 
 const INSERT: Record<RowKind, string> = {
-  // personal fields arrive sealed, base64 (SEAL below): decode() stores the envelope
-  household: `INSERT INTO households (id, address, head_id)
-    SELECT id, decode(address, 'base64'), "headId" FROM jsonb_to_recordset($1::jsonb) AS x(id text, address text, "headId" text)`,
-  // 個人番号 is never copied into the replica
-  resident: `INSERT INTO residents (id, household_id, family_name, given_name, family_name_kana, given_name_kana,
-      birth_date, sex, relationship, resident_since, address_since, notified_on, previous_address,
-      honseki, koseki_head, foreign_info, status, flags, removed_on)
-    SELECT id, "householdId", decode("familyName", 'base64'), decode("givenName", 'base64'),
-      decode("familyNameKana", 'base64'), decode("givenNameKana", 'base64'),
-      decode("birthDate", 'base64'), sex, relationship, "residentSince", "addressSince", "notifiedOn",
-      decode("previousAddress", 'base64'), decode(honseki, 'base64'), decode("kosekiHead", 'base64'), decode("foreign", 'base64'),
-      status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
-    FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,
-      "familyNameKana" text, "givenNameKana" text, "birthDate" text, sex text, relationship text,
-      "residentSince" date, "addressSince" date, "notifiedOn" date, "previousAddress" text,
-      honseki text, "kosekiHead" text, "foreign" text, status text, flags jsonb, "removedOn" date)`,
+  // personal fields arrive sealed, base64 (SEAL below): the same statements as the fixtures load
+  household: INSERT_SEALED_HOUSEHOLDS,
+  resident: INSERT_SEALED_RESIDENTS,
   'card-link': `INSERT INTO card_links (serial, resident_id, valid_from)
     SELECT lower(serial), "residentId", "validFrom" FROM jsonb_to_recordset($1::jsonb) AS x(serial text, "residentId" text, "validFrom" date)`,
   seal: `INSERT INTO seal_registrations (resident_id, seal_number, image_png, status, registered_on, abolished_on)
