@@ -129,21 +129,26 @@ function alphabetOnly(r: Resident): boolean {
 
 const cityOfModel = (city: CityRecord) => ({ code: city.code, name: city.name, prefecture: city.prefecture, mayorName: city.mayorName });
 
+/** What every certificate of one issuance carries: city, issuance id, date, copies. */
+const headOf = (input: HeadInput) => ({ city: cityOfModel(input.city), issuanceId: input.issuanceId, issuedAt: input.issuedAt, copies: input.copies });
+
+/** The holder as printed on a one-person certificate (a name in alphabet only prints as such). */
+const holderNameOf = (r: Resident) => ({
+  familyName: alphabetOnly(r) ? '' : r.familyName,
+  givenName: alphabetOnly(r) ? '' : r.givenName,
+  familyNameKana: r.familyNameKana,
+  givenNameKana: r.givenNameKana,
+  alphabetName: r.foreign?.alphabetName ?? null,
+  birthDate: r.birthDate,
+});
+
 /** 印鑑登録証明書 of the holder: the registrant's own name, birth date, sex, current address and 印影. */
 export function sealModel(input: HeadInput & { holder: Resident; address: string; seal: SealRegistration }): SealModel {
   const { holder: r, seal } = input;
   return {
     certType: 'seal',
-    city: cityOfModel(input.city),
-    issuanceId: input.issuanceId,
-    issuedAt: input.issuedAt,
-    copies: input.copies,
-    familyName: alphabetOnly(r) ? '' : r.familyName,
-    givenName: alphabetOnly(r) ? '' : r.givenName,
-    familyNameKana: r.familyNameKana,
-    givenNameKana: r.givenNameKana,
-    alphabetName: r.foreign?.alphabetName ?? null,
-    birthDate: r.birthDate,
+    ...headOf(input),
+    ...holderNameOf(r),
     sex: r.sex,
     foreign: r.foreign !== null,
     address: input.address,
@@ -158,16 +163,8 @@ export function taxIncomeModel(input: HeadInput & { holder: Resident; record: Ta
   const r = input.holder;
   return {
     certType: 'tax-income',
-    city: cityOfModel(input.city),
-    issuanceId: input.issuanceId,
-    issuedAt: input.issuedAt,
-    copies: input.copies,
-    familyName: alphabetOnly(r) ? '' : r.familyName,
-    givenName: alphabetOnly(r) ? '' : r.givenName,
-    familyNameKana: r.familyNameKana,
-    givenNameKana: r.givenNameKana,
-    alphabetName: r.foreign?.alphabetName ?? null,
-    birthDate: r.birthDate,
+    ...headOf(input),
+    ...holderNameOf(r),
     foreign: r.foreign !== null,
     record: input.record,
   };
