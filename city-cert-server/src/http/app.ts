@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { KonbiniError, MAX_MESSAGE_BYTES, ajv } from '@konbini/protocol';
+import type { FastifyInstance } from 'fastify';
+import { KonbiniError } from '@konbini/protocol';
 import type { Db } from '../replica/db.js';
 import type { CityDataset } from '../replica/dataset.js';
-import { toKonbiniError } from './errors.js';
-import { createLogger, type LogOptions } from './logging.js';
+import type { LogOptions } from './logging.js';
+import { lgwanServer } from './server.js';
 import { renderPlugin } from './plugins/render.js';
 import { replicaPlugin } from './plugins/replica.js';
 import { pkcs11KeyWrapper } from '../crypto/key-wrapper.js';
@@ -73,34 +72,7 @@ function peerCommonName(socket: TLSSocket): string | undefined {
 export async function buildApp(options: CityCertServerOptions): Promise<FastifyInstance> {
   const allowed = new Set(options.allowedClients ?? DEFAULT_ALLOWED_CLIENTS);
   const syncAllowed = new Set(options.syncClients ?? []);
-  const app = fastify({
-    https: {
-      key: options.tls.key,
-      cert: options.tls.cert,
-      ca: options.tls.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-    },
-    loggerInstance: createLogger(options.log) as FastifyBaseLogger,
-    bodyLimit: MAX_MESSAGE_BYTES,
-    genReqId: () => randomUUID(),
-    return503OnClosing: true,
-  });
-
-  // the protocol's own ajv: strict, no coercion, no silent removal of extra fields
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
-
-  app.setErrorHandler((err, req, reply) => {
-    const ke = toKonbiniError(err);
-    if (ke.status >= 500) req.log.error({ err: ke.cause ?? ke, code: ke.code }, 'request failed');
-    else req.log.info({ code: ke.code, err: ke }, 'request refused');
-    return reply.code(ke.status).type('application/json').send(ke.toBody());
-  });
-  app.setNotFoundHandler((req, reply) => {
-    const ke = new KonbiniError('MESSAGE_UNKNOWN_TYPE', {});
-    return reply.code(ke.status).send(ke.toBody());
-  });
+  const app = lgwanServer(options.tls, options.log);
 
   // TLS already proved the chain; this decides which of the CA's holders may ask.
   app.addHook('onRequest', async (req) => {

@@ -5,12 +5,11 @@
  * certificate per request; the replica server forwards kiosk requests to it over
  * mutual TLS and relays the PDF. It keeps no copy of what it sends.
  */
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { KonbiniError, MAX_COPIES, MIN_COPIES, MAX_MESSAGE_BYTES, ajv, type Binding, type ErrorCode } from '@konbini/protocol';
-import { toKonbiniError } from '../http/errors.js';
-import { createLogger, type LogOptions } from '../http/logging.js';
+import type { FastifyInstance } from 'fastify';
+import { KonbiniError, MAX_COPIES, MIN_COPIES, type Binding, type ErrorCode } from '@konbini/protocol';
+import type { LogOptions } from '../http/logging.js';
+import { lgwanServer } from '../http/server.js';
 import { pdfMake } from '../render/fonts.js';
 import { bindAndSign, renderAndBind } from '../render/resident-record.js';
 import { RenderPool } from '../pool/pool.js';
@@ -59,24 +58,7 @@ export async function buildKosekiApp(options: KosekiServerOptions): Promise<Fast
   const hours = options.hours ?? ALWAYS_OPEN;
   const now = options.now ?? (() => new Date());
   const allowed = new Set(options.allowedClients);
-  const app = fastify({
-    https: { key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
-    loggerInstance: createLogger(options.log) as FastifyBaseLogger,
-    bodyLimit: MAX_MESSAGE_BYTES,
-    genReqId: () => randomUUID(),
-    return503OnClosing: true,
-  });
-  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
-  app.setErrorHandler((err, req, reply) => {
-    const ke = toKonbiniError(err);
-    if (ke.status >= 500) req.log.error({ err: ke.cause ?? ke, code: ke.code }, 'request failed');
-    else req.log.info({ code: ke.code, rule: typeof ke.detail.rule === 'string' ? ke.detail.rule : undefined }, 'request refused');
-    return reply.code(ke.status).type('application/json').send(ke.toBody());
-  });
-  app.setNotFoundHandler((_req, reply) => {
-    const ke = new KonbiniError('MESSAGE_UNKNOWN_TYPE', {});
-    return reply.code(ke.status).send(ke.toBody());
-  });
+  const app = lgwanServer(options.tls, options.log);
   app.addHook('onRequest', async (req) => {
     const socket = req.raw.socket as TLSSocket;
     const cn = socket.authorized ? peerCommonName(socket) : undefined;
