@@ -1,11 +1,10 @@
 import t, { type Test } from 'tap';
-import { loadDataset, migrate, residentById, sealRefusal, sealRegistrationOf, syncState, type Db } from '../../src/index.js';
+import { residentById, sealRefusal, sealRegistrationOf, syncState, type Db } from '../../src/index.js';
 import { applyDelta } from '../../src/sync/delta.js';
 import { parseDelta } from '../../src/sync/delta-format.js';
-import { SyncRefusal } from '../../src/sync/errors.js';
 import { SERIAL, testDataset } from '../helpers/dataset.js';
-import { backends, type Backend } from '../replica/backends.js';
-import { deltaFile, menuFor, nextCertificate } from './helpers.js';
+import { backends } from '../replica/backends.js';
+import { deltaFile, menuFor, nextCertificate, perBackend, refusal } from './helpers.js';
 
 const now = new Date();
 const { dataset, today } = testDataset(now);
@@ -28,27 +27,8 @@ async function apply(db: Db, text: string, dryRun = false) {
 }
 
 /** The refusal's code and first reported row, for one assertion. */
-async function refusal(p: Promise<unknown>): Promise<{ code: string; line?: number; field?: string; reason?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SyncRefusal) return { code: err.code, ...err.rows[0] };
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
-for (const { name, make } of list) {
-  t.test(name, async (t) => {
-    const backend: Backend = await make();
-    t.teardown(() => backend.cleanup());
-    const db = await backend.open();
-    t.teardown(() => db.close());
-    await migrate(db);
-    await loadDataset(db, dataset);
-    await deltaTests(t, db);
-  });
-}
+perBackend(list, dataset, deltaTests);
 
 async function deltaTests(t: Test, db: Db): Promise<void> {
   t.test('every 異動 kind is applied and reflected in the menu and the next certificate', async (t) => {

@@ -5,13 +5,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { cardLinkBySerial, migrate, replicaCounts, residentById, syncState, type Db } from '../../src/index.js';
+import { cardLinkBySerial, replicaCounts, residentById, syncState, type Db } from '../../src/index.js';
 import { applyDelta } from '../../src/sync/delta.js';
 import { parseDelta } from '../../src/sync/delta-format.js';
 import { SyncRefusal } from '../../src/sync/errors.js';
 import { fullLoad } from '../../src/sync/full-load.js';
 import { cityRows, deltaRows, writeJsonLines } from '../../src/sync/generate.js';
 import { backends, type Backend } from '../replica/backends.js';
+import { perBackend, refusal } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.ts');
@@ -34,29 +35,11 @@ function withLine(n: number, row: string): string {
 }
 const lineOf = (re: RegExp) => cityLines.findIndex((l) => re.test(l)) + 1;
 
-async function refusal(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SyncRefusal) return { code: err.code, rows: err.rows, ...err.rows[0] };
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 const { list, skipped } = await backends();
 if (skipped) t.comment(`PostgreSQL skipped: ${skipped}`);
 
-for (const { name, make } of list) {
-  t.test(name, async (t) => {
-    const backend: Backend = await make();
-    t.teardown(() => backend.cleanup());
-    const db = await backend.open();
-    t.teardown(() => db.close());
-    await migrate(db);
-    await loadTests(t, db, backend);
-  });
-}
+perBackend(list, null, loadTests);
 
 async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
   t.test('a generated city loads streamed, with progress; a dry run changes nothing', async (t) => {

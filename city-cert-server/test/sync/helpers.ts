@@ -1,4 +1,9 @@
 import { pino } from 'pino';
+import t, { type Test } from 'tap';
+import { SyncRefusal, type RowError } from '../../src/sync/errors.js';
+import type { Backend } from '../replica/backends.js';
+import { loadDataset, migrate } from '../../src/index.js';
+import type { CityDataset } from '../../src/replica/dataset.js';
 import type { CityMenuResponse } from '@konbini/protocol';
 import { menu } from '../../src/issuance/service.js';
 import { residentRecordModel } from '../../src/issuance/model.js';
@@ -49,3 +54,32 @@ export async function nextCertificate(db: Db, residentId: string, now: Date): Pr
 }
 
 export { cardLinkBySerial };
+
+/** The refusal's code, all reported rows and the first row's fields, for t.match. */
+export async function refusal(p: Promise<unknown>): Promise<{ code: string; rows: RowError[]; line?: number; field?: string; reason?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SyncRefusal) return { code: err.code, rows: err.rows, ...err.rows[0] };
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+/**
+ * One subtest per storage backend (PGlite, PostgreSQL when reachable): a migrated
+ * database, loaded with `dataset` when given, closed and removed afterwards.
+ */
+export function perBackend(list: { name: string; make: () => Promise<Backend> }[], dataset: CityDataset | null, tests: (t: Test, db: Db, backend: Backend) => Promise<void>): void {
+  for (const { name, make } of list) {
+    t.test(name, async (t) => {
+      const backend = await make();
+      t.teardown(() => backend.cleanup());
+      const db = await backend.open();
+      t.teardown(() => db.close());
+      await migrate(db);
+      if (dataset) await loadDataset(db, dataset);
+      await tests(t, db, backend);
+    });
+  }
+}

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
-import { loadDataset, migrate, type Db } from '../../src/index.js';
-import { SyncRefusal } from '../../src/sync/errors.js';
+import type { Db } from '../../src/index.js';
 import { taxRollover } from '../../src/sync/tax.js';
 import { testDataset } from '../helpers/dataset.js';
-import { backends, type Backend } from '../replica/backends.js';
+import { backends } from '../replica/backends.js';
+import { perBackend, refusal } from './helpers.js';
 
 const { dataset } = testDataset(new Date());
 const { list, skipped } = await backends();
@@ -21,29 +21,10 @@ function taxFile(fiscalYear: number, rows: object[], opts: { count?: number; cit
     JSON.stringify({ type: 'end', count: opts.count ?? rows.length }),
   ].join('\n') + '\n';
 }
-async function refusal(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SyncRefusal) return { code: err.code, ...err.rows[0] };
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 const years = async (db: Db) =>
   (await db.query<{ y: number; n: string }>('SELECT fiscal_year AS y, count(*)::text AS n FROM tax_records GROUP BY fiscal_year ORDER BY 1')).map((r) => [Number(r.y), Number(r.n)]);
 
-for (const { name, make } of list) {
-  t.test(name, async (t) => {
-    const backend: Backend = await make();
-    t.teardown(() => backend.cleanup());
-    const db = await backend.open();
-    t.teardown(() => db.close());
-    await migrate(db);
-    await loadDataset(db, dataset);
-    await taxTests(t, db);
-  });
-}
+perBackend(list, dataset, taxTests);
 
 async function taxTests(t: Test, db: Db): Promise<void> {
   t.test('roll-over loads the year and deletes years past retention, reporting them', async (t) => {
