@@ -30,8 +30,17 @@ export const CERT_TYPE_NAMES: Record<CertType, { ja: string; en: string }> = {
 
 /** Options a resident may choose; which ones apply depends on the type and the city. */
 export interface CertOptions {
-  /** Whole household or only the card holder (resident-record, resident-entries). */
-  scope?: 'self' | 'household';
+  /**
+   * Only the card holder, the whole household, or the household members named in
+   * `members` (resident-record, resident-entries).
+   */
+  scope?: 'self' | 'household' | 'members';
+  /**
+   * With scope 'members': the chosen members by the opaque references the city put in
+   * the menu (MenuItem.members). Never names: nothing that names a person passes the
+   * centre outside the document itself.
+   */
+  members?: string[];
   /** 世帯主・続柄 */
   includeRelationship?: boolean;
   /** 本籍・筆頭者 (Japanese nationals) */
@@ -46,6 +55,7 @@ export interface CertOptions {
 
 export const CERT_OPTION_KEYS = [
   'scope',
+  'members',
   'includeRelationship',
   'includeHonseki',
   'includeForeignDetails',
@@ -54,6 +64,9 @@ export const CERT_OPTION_KEYS = [
 ] as const satisfies readonly (keyof CertOptions)[];
 
 export type CertOptionKey = (typeof CERT_OPTION_KEYS)[number];
+
+/** Most household members a menu lists or a request names. */
+export const MAX_HOUSEHOLD_MEMBERS = 20;
 
 export const MIN_COPIES = 1;
 export const MAX_COPIES = 10;

@@ -1,4 +1,4 @@
-import { CERT_TYPES, MAX_COPIES, MIN_COPIES, type CertOptions, type CertType } from './cert-types.js';
+import { CERT_TYPES, MAX_COPIES, MAX_HOUSEHOLD_MEMBERS, MIN_COPIES, type CertOptions, type CertType } from './cert-types.js';
 import { ERROR_CODES, KonbiniError, type ErrorCode } from './errors.js';
 import { validator } from './validate.js';
 
@@ -31,7 +31,14 @@ export const certOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    scope: { type: 'string', enum: ['self', 'household'] },
+    scope: { type: 'string', enum: ['self', 'household', 'members'] },
+    members: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_HOUSEHOLD_MEMBERS,
+      uniqueItems: true,
+      items: { type: 'string', pattern: '^m[0-9a-f]{16}$' },
+    },
     includeRelationship: { type: 'boolean' },
     includeHonseki: { type: 'boolean' },
     includeForeignDetails: { type: 'boolean' },
@@ -50,7 +57,41 @@ export interface MenuItem {
   options: (keyof CertOptions)[];
   /** For tax-income: the fiscal years the city keeps. */
   fiscalYears?: number[];
+  /**
+   * For resident-record / resident-entries when the household has more than one
+   * member: who can be chosen. No names: the resident recognises each by 続柄 and
+   * year of birth; the kiosk shows these, the centre only relays them.
+   */
+  members?: HouseholdMember[];
 }
+
+/** One household member as the menu offers them for choosing. */
+export interface HouseholdMember {
+  /**
+   * Opaque reference: 'm' + 16 hex digits, an HMAC the city derives from the resident
+   * id under its own key. It names the same person in the issue request even when the
+   * household changed in between (a position in a list would not).
+   */
+  ref: string;
+  /** 続柄 as the replica holds it (世帯主, 妻, 子, ...). */
+  relation: string;
+  /** Year of birth (western), to tell members with the same 続柄 apart. */
+  birthYear: number;
+  /** The card holder. */
+  self: boolean;
+}
+
+const householdMemberSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ref', 'relation', 'birthYear', 'self'],
+  properties: {
+    ref: { type: 'string', pattern: '^m[0-9a-f]{16}$' },
+    relation: { type: 'string', minLength: 1, maxLength: 20 },
+    birthYear: { type: 'integer', minimum: 1868, maximum: 2200 },
+    self: { type: 'boolean' },
+  },
+} as const;
 
 /** A type the city offers but this resident cannot take, with the reason to show. */
 export interface MenuRefusal {
@@ -67,6 +108,7 @@ const menuItemSchema = {
     fee: { type: 'integer', minimum: 0, maximum: 100000 },
     options: { type: 'array', maxItems: 10, items: { type: 'string', enum: Object.keys(certOptionsSchema.properties) } },
     fiscalYears: { type: 'array', maxItems: 10, items: { type: 'integer' } },
+    members: { type: 'array', maxItems: MAX_HOUSEHOLD_MEMBERS, items: householdMemberSchema },
   },
 } as const;
 

@@ -274,7 +274,8 @@ async function forwardKoseki(deps: IssuanceDeps, req: CityIssueRequest, snap: Sn
       copies: req.copies,
       residentId: holder.id,
       cardSerialHmac: hmac,
-      ...(req.options.scope ? { scope: req.options.scope } : {}),
+      // the 附票 is for the holder or the whole register; 'members' is not a koseki option
+      ...(req.options.scope === 'self' || req.options.scope === 'household' ? { scope: req.options.scope } : {}),
     }));
     // the koseki server printed the marks; the replica answers verification for every type
     if (mark) await insertMark(deps.db, req.issuanceId, mark.verificationNumber, mark.contentSha256);

@@ -275,6 +275,7 @@ export class KioskScreen extends EventEmitter {
         const options: CertOptions = {};
         for (const k of item.options) {
           if (k === 'scope') options.scope = 'self';
+          else if (k === 'members') continue;
           else if (k === 'fiscalYear') {
             if (item.fiscalYears?.length) options.fiscalYear = Math.max(...item.fiscalYears);
           } else options[k] = false;
@@ -294,7 +295,7 @@ export class KioskScreen extends EventEmitter {
         } else if (a.key === 'fiscalYear') {
           if (typeof a.value !== 'number' || !item.fiscalYears?.includes(a.value)) return { ok: false, reason: 'invalid' };
           options.fiscalYear = a.value;
-        } else {
+        } else if (a.key !== 'members') {
           if (typeof a.value !== 'boolean') return { ok: false, reason: 'invalid' };
           options[a.key] = a.value;
         }
