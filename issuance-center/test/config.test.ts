@@ -4,28 +4,31 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
 
-const RUN = resolve(import.meta.dirname, '../../var/run');
+const VAR = resolve(import.meta.dirname, '../../var');
 
-/** The development stack's centre config (var/run/centre.json, from `npm start`), with its paths made absolute. */
-function devConfig(): Record<string, unknown> | undefined {
-  let c: Record<string, any>;
-  try {
-    c = JSON.parse(readFileSync(join(RUN, 'centre.json'), 'utf8'));
-  } catch {
-    return undefined;
-  }
-  const abs = (p: string) => resolve(RUN, p);
-  for (const k of ['kioskTls', 'lgwanTls']) for (const kk of Object.keys(c[k])) c[k][kk] = abs(c[k][kk]);
-  c.jpki.roots = c.jpki.roots.map(abs);
-  if (c.jpki.crl) c.jpki.crl = abs(c.jpki.crl);
-  c.directory = abs(c.directory);
-  for (const city of c.cities) if (city.cert) city.cert = abs(city.cert);
-  return c;
+/**
+ * A centre config in the shape `npm start` writes (scripts/start.mjs), built from the
+ * dev PKI and fixtures that setup.sh makes before every test run, with absolute paths.
+ */
+function devConfig(): Record<string, unknown> {
+  const manifest = JSON.parse(readFileSync(join(VAR, 'pki/manifest.json'), 'utf8')) as { certs: Record<string, { cert: string; key: string }> };
+  const pki = (name: string) => ({ cert: join(VAR, 'pki', manifest.certs[name]!.cert), key: join(VAR, 'pki', manifest.certs[name]!.key) });
+  const directory = join(VAR, 'fixtures/centre.json');
+  const codes = (JSON.parse(readFileSync(directory, 'utf8')) as { cities: { code: string }[] }).cities.map((c) => c.code);
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    kioskTls: { key: pki('kiosk-line-centre').key, cert: pki('kiosk-line-centre').cert, ca: pki('kiosk-line-ca').cert },
+    lgwanTls: { key: pki('lgwan-centre').key, cert: pki('lgwan-centre').cert, ca: pki('lgwan-ca').cert },
+    jpki: { roots: [pki('jpki-auth-ca').cert], crl: join(VAR, 'fixtures/jpki-auth.crl.der') },
+    directory,
+    cities: codes.map((code, i) => ({ code, endpoint: `https://localhost:${7450 + i}`, cert: pki(`lgwan-city-${code}`).cert })),
+    serviceHours: 'always-open',
+  };
 }
 
 t.test('config: service hours, city API and console', async (t) => {
   const base = devConfig();
-  if (!base) return t.skip('no var/run/centre.json (npm start writes it)');
   const dir = mkdtempSync(join(tmpdir(), 'centre-config-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const write = (extra: Record<string, unknown>) => {
