@@ -1,6 +1,6 @@
 // The kiosk screen: draws the state the kiosk process holds (server-sent events)
 // and posts the resident's taps back. No state of its own beyond what is drawn.
-import { LANGUAGE_NAMES, t, certTypeName, errorText } from './texts.js';
+import { LANGUAGE_NAMES, t, certTypeName, errorText, memberLabel, people } from './texts.js';
 
 const $ = (id) => document.getElementById(id);
 let state = null;
@@ -11,7 +11,7 @@ const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '
 const yen = (n) => t(state.lang, 'yen', { n: Number(n).toLocaleString('ja-JP') });
 const tt = (key, vars) => esc(t(state.lang, key, vars));
 
-const COMMITS = new Set(['start', 'back', 'cancel', 'pin-ok', 'choose-type', 'options-ok', 'copies-ok', 'confirm', 'to-pay', 'pay', 'done']);
+const COMMITS = new Set(['start', 'back', 'cancel', 'pin-ok', 'choose-type', 'options-ok', 'members-ok', 'copies-ok', 'confirm', 'to-pay', 'pay', 'done']);
 
 async function act(body) {
   if (!state) return;
@@ -43,10 +43,30 @@ function footer(left = [], right = []) {
 const cancel = () => button('cancel', tt('cancel'), 'btn quiet');
 const back = () => button('back', tt('back'), 'btn quiet');
 
+/** The household members a resident may pick for this choice (menu item), or null. */
+function choosable(s) {
+  const item = s.menu?.items.find((i) => i.certType === s.choice?.certType);
+  return item && item.options.includes('scope') && item.members?.length >= 2 ? item.members : null;
+}
+
+/** 世帯主（ご本人） 昭和54年（1979年）生まれ: one line per member for the confirmation. */
+function memberLine(m) {
+  const l = memberLabel(state.lang, m);
+  return `${esc(l.relation)}${l.printed ? ` (${esc(l.printed)})` : ''}${l.you ? ` <b class="you">${esc(l.you)}</b>` : ''} · ${esc(l.born)}`;
+}
+
 function optionLines(choice) {
   const lines = [];
+  const members = choosable(state);
   for (const [k, v] of Object.entries(choice.options)) {
-    if (k === 'scope') lines.push(`${tt('opt_scope')}: ${tt(v === 'household' ? 'opt_scope_household' : 'opt_scope_self')}`);
+    if (k === 'members') continue;
+    if (k === 'scope' && v === 'members') {
+      const picked = (members ?? []).filter((m) => choice.options.members?.includes(m.ref));
+      lines.push(`${tt('opt_scope')}: ${tt('opt_scope_members_short')} <b data-testid="member-count">${esc(people(state.lang, picked.length))}</b>`
+        + `<ul class="picked">${picked.map((m) => `<li>${memberLine(m)}</li>`).join('')}</ul>`);
+    } else if (k === 'scope' && v === 'household') {
+      lines.push(`${tt('opt_scope')}: ${tt('opt_scope_household')}${members ? ` <b data-testid="member-count">${esc(people(state.lang, members.length))}</b>` : ''}`);
+    } else if (k === 'scope') lines.push(`${tt('opt_scope')}: ${tt('opt_scope_self')}`);
     else if (k === 'fiscalYear') lines.push(`${tt('opt_fiscalYear')}: ${tt('fiscalYear', { year: v })}`);
     else lines.push(`${tt('opt_' + k)}: ${tt(v ? 'include' : 'omit')}`);
   }
@@ -116,7 +136,8 @@ const SCREENS = {
     const item = s.menu.items.find((i) => i.certType === s.choice.certType);
     const sets = item.options.map((k) => {
       let choices;
-      if (k === 'scope') choices = [['self', 'opt_scope_self'], ['household', 'opt_scope_household']];
+      if (k === 'members') return '';
+      if (k === 'scope') choices = [['self', 'opt_scope_self'], ['household', 'opt_scope_household'], ...(choosable(s) ? [['members', 'opt_scope_members']] : [])];
       else if (k === 'fiscalYear') choices = (item.fiscalYears ?? []).map((y) => [y, null]);
       else choices = [[true, 'include'], [false, 'omit']];
       const btns = choices.map(([v, label]) => {
@@ -128,6 +149,26 @@ const SCREENS = {
     return {
       body: `<h1>${tt('optionsTitle')}</h1><p class="hint">${esc(certTypeName(s.lang, s.choice.certType))}</p>${sets.join('')}`,
       foot: footer([back(), cancel()], [button('options-ok', tt('next'), 'btn primary')]),
+    };
+  },
+  members(s) {
+    const members = choosable(s) ?? [];
+    const picked = s.choice.options.members ?? [];
+    const btns = members.map((m) => {
+      const on = picked.includes(m.ref);
+      const l = memberLabel(s.lang, m);
+      return `<button type="button" data-action="set-member" data-ref="${esc(m.ref)}" aria-pressed="${on}">`
+        + `<span class="tick" aria-hidden="true">${on ? '✓' : ''}</span>`
+        + `<span class="who"><span class="rel">${esc(l.relation)}${l.printed ? ` <span class="printed" lang="ja">${esc(l.printed)}</span>` : ''}${l.you ? ` <span class="you">${esc(l.you)}</span>` : ''}</span>`
+        + `<span class="born">${esc(l.born)}</span></span></button>`;
+    });
+    const ok = `<button type="button" class="btn primary" data-action="members-ok"${picked.length ? '' : ' disabled'}>${tt('next')}</button>`;
+    return {
+      body: `<h1>${tt('membersTitle')}</h1>
+        <div class="members-head"><p class="hint">${tt('membersHint')}</p>
+        <p class="picked-count${picked.length ? '' : ' none'}" role="status" data-testid="picked-count">${picked.length ? tt('membersPicked', { people: people(s.lang, picked.length) }) : tt('membersNeedOne')}</p></div>
+        <div class="members${members.length > 6 ? ' many' : ''}" role="group" aria-label="${tt('membersTitle')}">${btns.join('')}</div>`,
+      foot: footer([back(), cancel()], [ok]),
     };
   },
   copies(s) {
@@ -270,7 +311,7 @@ function focusKey(el) {
   if (el.id) return `#${el.id}`;
   const a = el.dataset.action;
   if (!a) return null;
-  for (const k of ['digit', 'certtype', 'key', 'copies', 'yen', 'lang']) {
+  for (const k of ['digit', 'certtype', 'key', 'ref', 'copies', 'yen', 'lang']) {
     if (el.dataset[k] !== undefined) return `[data-action="${a}"][data-${k}="${el.dataset[k]}"]${k === 'key' ? `[data-value='${el.dataset.value}']` : ''}`;
   }
   return `[data-action="${a}"]`;
@@ -327,6 +368,8 @@ document.addEventListener('click', (ev) => {
   if (a === 'digit') body.digit = el.dataset.digit;
   if (a === 'choose-type') body.certType = el.dataset.certtype;
   if (a === 'set-option') Object.assign(body, { key: el.dataset.key, value: JSON.parse(el.dataset.value) });
+  // The value the resident sees it will get: a double tap sets it twice, never back.
+  if (a === 'set-member') Object.assign(body, { ref: el.dataset.ref, on: el.getAttribute('aria-pressed') !== 'true' });
   if (a === 'copies') body.copies = Number(el.dataset.copies);
   if (a === 'coin') body.yen = Number(el.dataset.yen);
   act(body);

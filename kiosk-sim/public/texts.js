@@ -95,6 +95,15 @@ export const TEXTS = {
     endRemoveTitle: 'カードをお取りください',
     endRemoveHint: 'カードを取ると最初の画面に戻ります。',
     timeoutMessage: '時間切れのため中止しました。',
+    opt_scope_members_short: '世帯の一部',
+    opt_scope_members: '世帯の一部（選んで指定）',
+    membersTitle: '証明書に載せる人を選んでください',
+    membersHint: 'ふれると選ばれ（✓）、もう一度ふれると外れます。',
+    membersNeedOne: '1人以上選んでください。',
+    membersPicked: '選んだ人：{people}',
+    you: 'ご本人',
+    people_one: '{n}人',
+    people_other: '{n}人',
     certTypes: {
       'resident-record': '住民票の写し',
       'resident-entries': '住民票記載事項証明書',
@@ -187,6 +196,39 @@ export const TEXTS = {
     endRemoveTitle: 'Please take your card',
     endRemoveHint: 'The kiosk goes back to the start when the card is taken.',
     timeoutMessage: 'Cancelled: time ran out.',
+    opt_scope_members_short: 'Some members',
+    opt_scope_members: 'Some members (choose)',
+    membersTitle: 'Choose who appears on the certificate',
+    membersHint: 'Touch a person to add them (✓); touch again to take them off.',
+    membersNeedOne: 'Choose at least one person.',
+    membersPicked: 'Chosen: {people}',
+    you: 'You',
+    born: 'born {year}',
+    people_one: '1 person',
+    people_other: '{n} people',
+    relations: {
+      世帯主: 'Head of household',
+      妻: 'Wife',
+      夫: 'Husband',
+      子: 'Child',
+      父: 'Father',
+      母: 'Mother',
+      子の妻: "Child's wife",
+      子の夫: "Child's husband",
+      孫: 'Grandchild',
+      妻の母: "Wife's mother",
+      妻の父: "Wife's father",
+      夫の母: "Husband's mother",
+      夫の父: "Husband's father",
+      兄: 'Elder brother',
+      姉: 'Elder sister',
+      弟: 'Younger brother',
+      妹: 'Younger sister',
+      祖父: 'Grandfather',
+      祖母: 'Grandmother',
+      同居人: 'Lodger',
+      縁故者: 'Relative',
+    },
     certTypes: {
       'resident-record': 'Copy of resident record',
       'resident-entries': 'Certificate of resident record entries',
@@ -279,6 +321,39 @@ export const TEXTS = {
     endRemoveTitle: '请取走您的卡',
     endRemoveHint: '取走卡片后返回初始画面。',
     timeoutMessage: '因超时已取消。',
+    opt_scope_members_short: '部分家庭成员',
+    opt_scope_members: '部分家庭成员（选择）',
+    membersTitle: '请选择证明书上记载的人',
+    membersHint: '触摸即选中（✓），再次触摸取消。',
+    membersNeedOne: '请至少选择1人。',
+    membersPicked: '已选择：{people}',
+    you: '本人',
+    born: '{year}年出生',
+    people_one: '{n}人',
+    people_other: '{n}人',
+    relations: {
+      世帯主: '户主',
+      妻: '妻子',
+      夫: '丈夫',
+      子: '子女',
+      父: '父亲',
+      母: '母亲',
+      子の妻: '儿媳',
+      子の夫: '女婿',
+      孫: '孙子女',
+      妻の母: '岳母',
+      妻の父: '岳父',
+      夫の母: '婆婆',
+      夫の父: '公公',
+      兄: '哥哥',
+      姉: '姐姐',
+      弟: '弟弟',
+      妹: '妹妹',
+      祖父: '祖父',
+      祖母: '祖母',
+      同居人: '同居人',
+      縁故者: '亲属',
+    },
     certTypes: {
       'resident-record': '住民票副本',
       'resident-entries': '住民票记载事项证明书',
@@ -387,6 +462,39 @@ export const TEXTS = {
     endRemoveTitle: '카드를 치워 주십시오',
     endRemoveHint: '카드를 치우면 처음 화면으로 돌아갑니다.',
     timeoutMessage: '시간 초과로 취소했습니다.',
+    opt_scope_members_short: '세대원 일부',
+    opt_scope_members: '세대원 일부 (선택)',
+    membersTitle: '증명서에 기재할 사람을 선택하십시오',
+    membersHint: '누르면 선택(✓)되고, 다시 누르면 해제됩니다.',
+    membersNeedOne: '1명 이상 선택하십시오.',
+    membersPicked: '선택: {people}',
+    you: '본인',
+    born: '{year}년생',
+    people_one: '{n}명',
+    people_other: '{n}명',
+    relations: {
+      世帯主: '세대주',
+      妻: '아내',
+      夫: '남편',
+      子: '자녀',
+      父: '아버지',
+      母: '어머니',
+      子の妻: '며느리',
+      子の夫: '사위',
+      孫: '손주',
+      妻の母: '장모',
+      妻の父: '장인',
+      夫の母: '시어머니',
+      夫の父: '시아버지',
+      兄: '형/오빠',
+      姉: '누나/언니',
+      弟: '남동생',
+      妹: '여동생',
+      祖父: '할아버지',
+      祖母: '할머니',
+      同居人: '동거인',
+      縁故者: '연고자',
+    },
     certTypes: {
       'resident-record': '주민표 사본',
       'resident-entries': '주민표 기재사항 증명서',
@@ -490,6 +598,39 @@ export const TEXTS = {
     endRemoveTitle: 'Retire o seu cartão',
     endRemoveHint: 'O terminal volta ao início quando o cartão for retirado.',
     timeoutMessage: 'Cancelado: o tempo acabou.',
+    opt_scope_members_short: 'Alguns membros',
+    opt_scope_members: 'Alguns membros (escolher)',
+    membersTitle: 'Escolha quem constará do certificado',
+    membersHint: 'Toque numa pessoa para a incluir (✓); toque de novo para a retirar.',
+    membersNeedOne: 'Escolha pelo menos uma pessoa.',
+    membersPicked: 'Escolhidas: {people}',
+    you: 'Você',
+    born: 'nascido(a) em {year}',
+    people_one: '1 pessoa',
+    people_other: '{n} pessoas',
+    relations: {
+      世帯主: 'Chefe do agregado',
+      妻: 'Esposa',
+      夫: 'Marido',
+      子: 'Filho(a)',
+      父: 'Pai',
+      母: 'Mãe',
+      子の妻: 'Nora',
+      子の夫: 'Genro',
+      孫: 'Neto(a)',
+      妻の母: 'Sogra',
+      妻の父: 'Sogro',
+      夫の母: 'Sogra',
+      夫の父: 'Sogro',
+      兄: 'Irmão mais velho',
+      姉: 'Irmã mais velha',
+      弟: 'Irmão mais novo',
+      妹: 'Irmã mais nova',
+      祖父: 'Avô',
+      祖母: 'Avó',
+      同居人: 'Coabitante',
+      縁故者: 'Parente',
+    },
     certTypes: {
       'resident-record': 'Cópia do registro de residente',
       'resident-entries': 'Certidão de itens do registro de residente',
@@ -592,6 +733,39 @@ export const TEXTS = {
     endRemoveTitle: 'Retire su tarjeta',
     endRemoveHint: 'El quiosco vuelve al inicio al retirar la tarjeta.',
     timeoutMessage: 'Cancelado: se acabó el tiempo.',
+    opt_scope_members_short: 'Algunos miembros',
+    opt_scope_members: 'Algunos miembros (elegir)',
+    membersTitle: 'Elija quién figurará en el certificado',
+    membersHint: 'Toque a una persona para incluirla (✓); tóquela de nuevo para quitarla.',
+    membersNeedOne: 'Elija al menos una persona.',
+    membersPicked: 'Elegidas: {people}',
+    you: 'Usted',
+    born: 'nacido/a en {year}',
+    people_one: '1 persona',
+    people_other: '{n} personas',
+    relations: {
+      世帯主: 'Jefe/a del hogar',
+      妻: 'Esposa',
+      夫: 'Esposo',
+      子: 'Hijo/a',
+      父: 'Padre',
+      母: 'Madre',
+      子の妻: 'Nuera',
+      子の夫: 'Yerno',
+      孫: 'Nieto/a',
+      妻の母: 'Suegra',
+      妻の父: 'Suegro',
+      夫の母: 'Suegra',
+      夫の父: 'Suegro',
+      兄: 'Hermano mayor',
+      姉: 'Hermana mayor',
+      弟: 'Hermano menor',
+      妹: 'Hermana menor',
+      祖父: 'Abuelo',
+      祖母: 'Abuela',
+      同居人: 'Conviviente',
+      縁故者: 'Pariente',
+    },
     certTypes: {
       'resident-record': 'Copia del registro de residente',
       'resident-entries': 'Certificado de datos del registro de residente',
@@ -694,6 +868,39 @@ export const TEXTS = {
     endRemoveTitle: 'Vui lòng lấy thẻ ra',
     endRemoveHint: 'Lấy thẻ ra thì quay về màn hình đầu.',
     timeoutMessage: 'Đã hủy do hết thời gian.',
+    opt_scope_members_short: 'Một số thành viên',
+    opt_scope_members: 'Một số thành viên (chọn)',
+    membersTitle: 'Chọn người có tên trên giấy chứng nhận',
+    membersHint: 'Chạm vào một người để chọn (✓); chạm lần nữa để bỏ chọn.',
+    membersNeedOne: 'Chọn ít nhất một người.',
+    membersPicked: 'Đã chọn: {people}',
+    you: 'Bạn',
+    born: 'sinh năm {year}',
+    people_one: '{n} người',
+    people_other: '{n} người',
+    relations: {
+      世帯主: 'Chủ hộ',
+      妻: 'Vợ',
+      夫: 'Chồng',
+      子: 'Con',
+      父: 'Cha',
+      母: 'Mẹ',
+      子の妻: 'Con dâu',
+      子の夫: 'Con rể',
+      孫: 'Cháu',
+      妻の母: 'Mẹ vợ',
+      妻の父: 'Bố vợ',
+      夫の母: 'Mẹ chồng',
+      夫の父: 'Bố chồng',
+      兄: 'Anh trai',
+      姉: 'Chị gái',
+      弟: 'Em trai',
+      妹: 'Em gái',
+      祖父: 'Ông',
+      祖母: 'Bà',
+      同居人: 'Người ở cùng',
+      縁故者: 'Người thân',
+    },
     certTypes: {
       'resident-record': 'Bản sao phiếu cư trú',
       'resident-entries': 'Giấy chứng nhận mục ghi trên phiếu cư trú',
@@ -725,6 +932,47 @@ export function t(lang, key, vars = {}) {
 
 export function certTypeName(lang, code) {
   return TEXTS[lang]?.certTypes?.[code] ?? TEXTS.en.certTypes[code] ?? code;
+}
+
+/** Japanese eras by their first (western) year; a year two eras share is named in both. */
+const ERAS = [['明治', 1868], ['大正', 1912], ['昭和', 1926], ['平成', 1989], ['令和', 2019]];
+
+/** 昭和54年, or 昭和64年・平成元年 for a year in which the era changed (the year alone cannot tell which). */
+export function wareki(year) {
+  const names = [];
+  for (let i = ERAS.length - 1; i >= 0; i--) {
+    const [name, from] = ERAS[i];
+    if (year < from) continue;
+    const n = year - from + 1;
+    names.unshift(`${name}${n === 1 ? '元' : n}年`);
+    // The first year of an era is also the last year of the one before it.
+    if (year !== from) break;
+  }
+  return names.join('・');
+}
+
+/** How many people, as the language counts them. */
+export function people(lang, n) {
+  return t(lang, n === 1 ? 'people_one' : 'people_other', { n });
+}
+
+/**
+ * A household member as the resident recognises them, without a name: 続柄, the
+ * year of birth in the calendar the reader uses, and whether it is the card holder.
+ * Japanese shows 和暦 with 西暦 beside it (the 住民票 prints 和暦; many younger
+ * residents think in 西暦); other languages show their translation of the 続柄 with
+ * the Japanese term as printed on the certificate, and the western year.
+ */
+export function memberLabel(lang, m) {
+  const translated = lang === 'ja' ? null : TEXTS[lang]?.relations?.[m.relation] ?? TEXTS.en.relations[m.relation] ?? null;
+  const born = lang === 'ja' ? `${wareki(m.birthYear)}（${m.birthYear}年）生まれ` : t(lang, 'born', { year: m.birthYear });
+  return {
+    relation: translated ?? m.relation,
+    // the term printed on the certificate, when the screen shows a translation
+    printed: translated && translated !== m.relation ? m.relation : null,
+    born,
+    you: m.self ? t(lang, 'you') : null,
+  };
 }
 
 /** An error as the resident reads it: ja/en from the kiosk, the others translated here, else English. */

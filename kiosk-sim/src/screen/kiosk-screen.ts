@@ -6,6 +6,7 @@ import {
   MIN_COPIES,
   type CertOptions,
   type CityRef,
+  type HouseholdMember,
   type MenuItem,
   type MenuRefusal,
 } from '@konbini/protocol';
@@ -31,15 +32,25 @@ export interface KioskScreenOptions {
 
 /** Screens that wait for the resident, and so run the idle time-out. */
 const IDLE_SCREENS = new Set<ScreenName>([
-  'place-card', 'pin', 'menu', 'options', 'copies', 'confirm', 'received', 'pay', 'remove-card', 'take', 'error', 'end-remove-card',
+  'place-card', 'pin', 'menu', 'options', 'members', 'copies', 'confirm', 'received', 'pay', 'remove-card', 'take', 'error', 'end-remove-card',
 ]);
 
 /** Actions that commit a step: they only count when tapped on the screen now shown (a double tap is one tap). */
 const COMMITS = new Set<ScreenAction['action']>([
-  'start', 'back', 'cancel', 'pin-ok', 'choose-type', 'options-ok', 'copies-ok', 'confirm', 'to-pay', 'pay', 'done',
+  'start', 'back', 'cancel', 'pin-ok', 'choose-type', 'options-ok', 'members-ok', 'copies-ok', 'confirm', 'to-pay', 'pay', 'done',
 ]);
 
 const MAX_INSERTED = 20_000;
+
+/**
+ * The household members a resident may pick one by one for this type: only where the
+ * scope can be chosen and the city listed more than one member (a household of one
+ * has nothing to pick).
+ */
+export function choosableMembers(item: MenuItem | undefined): HouseholdMember[] | null {
+  if (!item || !item.options.includes('scope') || !item.members || item.members.length < 2) return null;
+  return item.members;
+}
 
 type Pending =
   | { kind: 'pin'; resolve: (pin: string) => void; reject: (e: unknown) => void }
@@ -290,8 +301,11 @@ export class KioskScreen extends EventEmitter {
         if (!item.options.includes(a.key)) return { ok: false, reason: 'invalid' };
         const options = { ...s.choice.options };
         if (a.key === 'scope') {
-          if (a.value !== 'self' && a.value !== 'household') return { ok: false, reason: 'invalid' };
+          if (a.value !== 'self' && a.value !== 'household' && !(a.value === 'members' && choosableMembers(item))) return { ok: false, reason: 'invalid' };
           options.scope = a.value;
+          // Members go to the city only with scope 'members', and never an empty list.
+          delete options.members;
+          if (a.value === 'members' && s.choice.picked?.length) options.members = [...s.choice.picked];
         } else if (a.key === 'fiscalYear') {
           if (typeof a.value !== 'number' || !item.fiscalYears?.includes(a.value)) return { ok: false, reason: 'invalid' };
           options.fiscalYear = a.value;
@@ -303,7 +317,28 @@ export class KioskScreen extends EventEmitter {
         return { ok: true };
       }
       case 'options-ok':
-        if (s.screen !== 'options') return { ok: false, reason: 'not-now' };
+        if (s.screen !== 'options' || !s.choice) return { ok: false, reason: 'not-now' };
+        this.set(s.choice.options.scope === 'members' ? 'members' : 'copies');
+        return { ok: true };
+      case 'set-member': {
+        if (s.screen !== 'members' || !s.choice || !ses?.menu) return { ok: false, reason: 'not-now' };
+        const members = choosableMembers(ses.menu.items.find((i) => i.certType === s.choice!.certType));
+        if (!members || typeof a.ref !== 'string' || typeof a.on !== 'boolean' || !members.some((m) => m.ref === a.ref)) return { ok: false, reason: 'invalid' };
+        const was = new Set(s.choice.picked ?? []);
+        if (a.on) was.add(a.ref);
+        else was.delete(a.ref);
+        // The menu's order, whatever order they were tapped in.
+        const picked = members.filter((m) => was.has(m.ref)).map((m) => m.ref);
+        const options = { ...s.choice.options };
+        delete options.members;
+        if (picked.length) options.members = picked;
+        this.update({ choice: { ...s.choice, picked, options } });
+        return { ok: true };
+      }
+      case 'members-ok':
+        if (s.screen !== 'members' || !s.choice) return { ok: false, reason: 'not-now' };
+        // At least one member: the button is disabled until then, and a tap that gets here anyway changes nothing.
+        if (!s.choice.options.members?.length) return { ok: false, reason: 'invalid' };
         this.set('copies');
         return { ok: true };
       case 'copies':
@@ -319,6 +354,8 @@ export class KioskScreen extends EventEmitter {
       case 'back': {
         const item = ses?.menu?.items.find((i) => i.certType === s.choice?.certType);
         if (s.screen === 'options') this.set('menu', { choice: undefined });
+        else if (s.screen === 'members') this.set('options');
+        else if (s.screen === 'copies' && s.choice?.options.scope === 'members') this.set('members');
         else if (s.screen === 'copies') this.set(item?.options.length ? 'options' : 'menu', item?.options.length ? {} : { choice: undefined });
         else if (s.screen === 'confirm') this.set('copies');
         else return { ok: false, reason: 'not-now' };
@@ -326,6 +363,7 @@ export class KioskScreen extends EventEmitter {
       }
       case 'confirm': {
         if (s.screen !== 'confirm' || this.pending?.kind !== 'choose' || !s.choice) return { ok: false, reason: 'not-now' };
+        if (s.choice.options.scope === 'members' && !s.choice.options.members?.length) return { ok: false, reason: 'invalid' };
         const p = this.pending;
         this.pending = null;
         const { certType, options, copies } = s.choice;

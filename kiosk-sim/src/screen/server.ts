@@ -136,7 +136,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     properties: {
       action: {
         type: 'string',
-        enum: ['start', 'lang', 'cancel', 'back', 'digit', 'pin-clear', 'pin-delete', 'pin-ok', 'choose-type', 'set-option', 'options-ok', 'copies', 'copies-ok', 'confirm', 'to-pay', 'coin', 'pay', 'done'],
+        enum: ['start', 'lang', 'cancel', 'back', 'digit', 'pin-clear', 'pin-delete', 'pin-ok', 'choose-type', 'set-option', 'options-ok', 'set-member', 'members-ok', 'copies', 'copies-ok', 'confirm', 'to-pay', 'coin', 'pay', 'done'],
       },
       seq: { type: 'integer', minimum: 0 },
       lang: { type: 'string', enum: [...LANGUAGES] },
@@ -144,6 +144,8 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
       certType: { type: 'string', maxLength: 40 },
       key: { type: 'string', enum: ['scope', 'includeRelationship', 'includeHonseki', 'includeForeignDetails', 'includeMyNumber', 'fiscalYear'] },
       value: { anyOf: [{ type: 'string', maxLength: 20 }, { type: 'number' }, { type: 'boolean' }] },
+      ref: { type: 'string', pattern: '^m[0-9a-f]{16}$' },
+      on: { type: 'boolean' },
       copies: { type: 'integer' },
       yen: { type: 'integer', enum: [...COINS] },
     },

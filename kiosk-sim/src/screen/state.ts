@@ -9,6 +9,7 @@ export type ScreenName =
   | 'checking'
   | 'menu'
   | 'options'
+  | 'members'
   | 'copies'
   | 'confirm'
   | 'requesting'
@@ -46,7 +47,12 @@ export interface ScreenState {
   replaceCard?: boolean;
   pin?: { length: number; triesLeft: number; wrong: boolean };
   menu?: { cityName: string; items: MenuItem[]; refusals: (MenuRefusal & { ja: string; en: string })[] };
-  choice?: { certType: string; options: CertOptions; copies: number; feePerCopy: number };
+  /**
+   * What the resident is choosing. `picked`: the household members ticked on the
+   * members screen (opaque refs from the menu, in the menu's order); kept while the
+   * resident switches scope back and forth, sent only with scope 'members'.
+   */
+  choice?: { certType: string; options: CertOptions; copies: number; feePerCopy: number; picked?: string[] };
   pay?: { fee: number; inserted: number; short: number | null };
   change?: number;
   printing?: { done: number; total: number };
@@ -65,6 +71,8 @@ export type ScreenAction =
   | { action: 'choose-type'; certType: string }
   | { action: 'set-option'; key: keyof CertOptions; value: string | number | boolean }
   | { action: 'options-ok' }
+  | { action: 'set-member'; ref: string; on: boolean }
+  | { action: 'members-ok' }
   | { action: 'copies'; copies: number }
   | { action: 'copies-ok' }
   | { action: 'confirm' }
