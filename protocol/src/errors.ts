@@ -77,6 +77,8 @@ export const ERRORS = {
   CERT_TYPE_UNKNOWN: e(400, 'その証明書は取り扱っていません。', 'Unknown certificate type.'),
   CERT_TYPE_NOT_OFFERED: e(403, 'その証明書はコンビニでは発行できません。', 'This certificate is not offered at kiosks by your city.'),
   OPTION_NOT_ALLOWED: e(400, '選択された記載事項は指定できません。', 'The selected option is not allowed.'),
+  /** A household member chosen from the menu is no longer in the holder's household (moved out, died, changed household). */
+  HOUSEHOLD_MEMBER_GONE: e(409, '選択された世帯員は現在この世帯に記録されていません。最初からやり直してください。', 'A household member you chose is no longer recorded in your household. Please start again.'),
   COPIES_OUT_OF_RANGE: e(400, '通数は1～10通で指定してください。', 'Copies must be between 1 and 10.'),
   RESIDENT_NOT_FOUND: e(404, '住民記録が見つかりません。市区町村の窓口にお問い合わせください。', 'No resident record was found.'),
   RESIDENT_MOVED_OUT: e(403, '転出された方は発行できません。', 'Not available after moving out of the city.'),

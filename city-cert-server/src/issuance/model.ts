@@ -1,4 +1,4 @@
-import type { CertOptions } from '@konbini/protocol';
+import { KonbiniError, type CertOptions } from '@konbini/protocol';
 import type { Resident } from '../replica/dataset.js';
 import type { CityRecord, HouseholdView } from '../replica/queries.js';
 import type { TaxRecord } from '@konbini/protocol';
@@ -33,13 +33,29 @@ export function householdOrder(members: readonly Resident[], headId: string): Re
   );
 }
 
-/** Persons the certificate prints for this request: the holder, or the active household. */
-export function printedPersons(holder: Resident, view: HouseholdView, scope: CertOptions['scope']): Resident[] {
-  if (scope !== 'household') return [holder];
+/** Whom whole-household printing prints: the active members, in household order. */
+export function activeHousehold(view: HouseholdView): Resident[] {
   return householdOrder(
     view.members.filter((m) => m.status === 'active'),
     view.household.headId,
   );
+}
+
+/**
+ * Persons the certificate prints for this request: the holder, the active
+ * household, or (scope 'members') exactly the chosen members, by resident id, in
+ * household order. The chosen ids were checked against this household before
+ * (rules/cert-rules.ts membersChosen); one that is not in it here is never printed,
+ * and a choice that leaves nobody is an error, never an empty certificate.
+ */
+export function printedPersons(holder: Resident, view: HouseholdView, scope: CertOptions['scope'], chosen?: ReadonlySet<string>): Resident[] {
+  if (scope === 'household') return activeHousehold(view);
+  if (scope === 'members') {
+    const persons = activeHousehold(view).filter((m) => chosen?.has(m.id));
+    if (persons.length === 0 || persons.length !== chosen!.size) throw new KonbiniError('HOUSEHOLD_MEMBER_GONE', { rule: 'printed-persons' });
+    return persons;
+  }
+  return [holder];
 }
 
 export function toRenderPerson(r: Resident): RenderPerson {
@@ -87,6 +103,8 @@ export interface ModelInput {
   certType?: 'resident-record' | 'resident-entries';
   /** 個人番号 by resident id, present only where the city allows it and it was asked for. */
   myNumbers?: Map<string, string>;
+  /** With scope 'members': the resident ids of the chosen members. */
+  members?: ReadonlySet<string>;
 }
 
 export function residentRecordModel(input: ModelInput, copyNumber = 1): ResidentRecordModel {
@@ -102,7 +120,7 @@ export function residentRecordModel(input: ModelInput, copyNumber = 1): Resident
     copies: input.copies,
     address: view.household.address,
     headName: head ? `${head.familyName}　${head.givenName}` : '',
-    persons: printedPersons(input.holder, view, options.scope).map((r) => ({
+    persons: printedPersons(input.holder, view, options.scope, input.members).map((r) => ({
       ...toRenderPerson(r),
       ...(includeMyNumber ? { myNumber: input.myNumbers!.get(r.id) ?? null } : {}),
     })),

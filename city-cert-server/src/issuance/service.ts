@@ -30,7 +30,9 @@ import type { Resident } from '../replica/dataset.js';
 import { cityAllowsMyNumber, myNumberOf, taxRecordOf, taxYearsOf } from '../replica/cert-queries.js';
 import { sealRegistrationOf } from '../replica/seal.js';
 import type { CertificateModel } from '../render/model.js';
-import { REQUEST_CHECKS, allowedOptions, runTypeRules, type TypeContext } from '../rules/cert-rules.js';
+import { REQUEST_CHECKS, RESIDENT_RECORD_TYPES, allowedOptions, runTypeRules, type TypeContext } from '../rules/cert-rules.js';
+import { cipherOf } from '../crypto/replica-keys.js';
+import { choosableMembers, menuMembers } from './members.js';
 import { tokyoDate } from '../rules/clock.js';
 import { buildMenu, checkIssueShape, type TypeOffer } from '../rules/offer.js';
 import { runResidentRules, type RuleContext, type RuleRefusal } from '../rules/resident-rules.js';
@@ -117,7 +119,12 @@ async function snapshot(deps: IssuanceDeps, cardSerial: string): Promise<Snapsho
     const resident = link ? await residentById(tx, link.residentId) : null;
     const household = resident ? await householdOfResident(tx, resident) : null;
     const typeData = resident
-      ? { seal: await sealRegistrationOf(tx, resident.id), taxYears: await taxYearsOf(tx, resident.id), allowMyNumber: await cityAllowsMyNumber(tx) }
+      ? {
+          seal: await sealRegistrationOf(tx, resident.id),
+          taxYears: await taxYearsOf(tx, resident.id),
+          allowMyNumber: await cityAllowsMyNumber(tx),
+          members: household ? choosableMembers(household, (purpose, value) => cipherOf(tx).mac(purpose, value)) : [],
+        }
       : null;
     return { city, fees, ctx: { today, link, resident, household, printable: deps.printable }, typeData };
   });
@@ -141,10 +148,13 @@ function typeContext(snap: Snapshot, certType: CertType, holder: Resident): Type
 function offerOf(snap: Snapshot, certType: CertType, holder: Resident): TypeOffer {
   const ctx = typeContext(snap, certType, holder);
   const refusal = runTypeRules(ctx);
+  const household = ctx.members ?? [];
+  const choose = RESIDENT_RECORD_TYPES.includes(certType) && household.length > 1;
   return {
     refusal,
-    options: allowedOptions(certType, holder, ctx.allowMyNumber),
+    options: allowedOptions(certType, holder, ctx.allowMyNumber, choose ? household.length : 1),
     ...(certType === 'tax-income' && !refusal ? { fiscalYears: [...ctx.taxYears] } : {}),
+    ...(choose && !refusal ? { members: menuMembers(household, holder.id) } : {}),
   };
 }
 
@@ -177,7 +187,11 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   if (typeRefusal) throw new KonbiniError(typeRefusal.code, { ...ids, rule: typeRefusal.rule });
   if (isKosekiCertType(certType)) return forwardKoseki(deps, req, snap, certType, feePerCopy);
   const residentFamily = certType === 'resident-record' || certType === 'resident-entries';
-  const persons = residentFamily ? printedPersons(holder, view, req.options.scope) : [holder];
+  // chosen references → resident ids (membersChosen has checked each names a current member)
+  const chosen = req.options.scope === 'members'
+    ? new Set((typeCtx.members ?? []).filter((m) => req.options.members!.includes(m.ref)).map((m) => m.resident.id))
+    : undefined;
+  const persons = residentFamily ? printedPersons(holder, view, req.options.scope, chosen) : [holder];
   // what reaches paper: the persons' printed fields, or the holder's name alone (seal, tax)
   const texts = residentFamily
     ? persons.flatMap((p) => printedTexts(p, req.options))
@@ -224,7 +238,7 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
   } else if (certType === 'tax-income') {
     model = taxIncomeModel({ ...head, holder, record: taxRecord! });
   } else {
-    model = residentRecordModel({ ...head, holder, view, options: req.options, certType: certType as 'resident-record' | 'resident-entries', ...(myNumbers ? { myNumbers } : {}) });
+    model = residentRecordModel({ ...head, holder, view, options: req.options, certType: certType as 'resident-record' | 'resident-entries', ...(myNumbers ? { myNumbers } : {}), ...(chosen ? { members: chosen } : {}) });
   }
   let pdf: Buffer;
   const started = performance.now();

@@ -31,6 +31,12 @@ export interface TypeContext {
   taxYears: readonly number[];
   /** City setting: 個人番号 may be printed on request. */
   allowMyNumber: boolean;
+  /**
+   * The holder's household as whole-household printing would print it (active
+   * members, household order), each with the opaque reference the menu shows.
+   * Absent = the holder alone.
+   */
+  members?: readonly { ref: string; resident: Resident }[];
 }
 
 export interface TypeRule {
@@ -94,14 +100,22 @@ export function runTypeRules(ctx: TypeContext, rules: readonly TypeRule[] = TYPE
   return null;
 }
 
-/** Option keys this holder may set for this type (what the menu offers). */
-export function allowedOptions(certType: CertType, holder: Resident, allowMyNumber: boolean): (keyof CertOptions)[] {
+/** The two types printed from the resident record, for the whole household or chosen members. */
+export const RESIDENT_RECORD_TYPES: readonly CertType[] = ['resident-record', 'resident-entries'];
+
+/**
+ * Option keys this holder may set for this type (what the menu offers). Choosing
+ * members ('members', with scope 'members') is offered when the household has more
+ * than one person to choose from (`householdSize`: active members).
+ */
+export function allowedOptions(certType: CertType, holder: Resident, allowMyNumber: boolean, householdSize = 1): (keyof CertOptions)[] {
   switch (certType) {
     case 'resident-record':
     case 'resident-entries': {
       const keys: (keyof CertOptions)[] = holder.foreign
         ? ['scope', 'includeRelationship', 'includeForeignDetails']
         : ['scope', 'includeRelationship', 'includeHonseki'];
+      if (householdSize > 1) keys.splice(1, 0, 'members');
       if (allowMyNumber) keys.push('includeMyNumber');
       return keys;
     }
@@ -143,10 +157,34 @@ export const optionsAllowed: RequestCheck = {
   check: (req, ctx) => {
     if (!ctx) return null;
     const allowed = new Set<string>(allowedOptions(ctx.certType, ctx.holder, ctx.allowMyNumber));
+    // a choice of members is judged by membersChosen: a member who left since the menu
+    // (the household may be one person now) is a different answer from a bad option
+    if (RESIDENT_RECORD_TYPES.includes(ctx.certType)) allowed.add('members');
     for (const key of Object.keys(req.options)) {
       if (!(CERT_OPTION_KEYS as readonly string[]).includes(key) || !allowed.has(key)) return 'OPTION_NOT_ALLOWED';
     }
     return null;
+  },
+};
+
+/**
+ * Chosen members (scope 'members'): only on the 住民票 types, the scope and the list
+ * together, a non-empty list without repeats, and every reference one of the
+ * holder's current household. A reference that names nobody in it now (the member
+ * moved out, died or changed household after the menu, or a reference from another
+ * household) is HOUSEHOLD_MEMBER_GONE, so the kiosk can say why and start again.
+ */
+export const membersChosen: RequestCheck = {
+  name: 'members-chosen',
+  check: (req, ctx) => {
+    if (!ctx) return null;
+    const { scope, members } = req.options;
+    if (scope !== 'members' && members === undefined) return null;
+    if (!RESIDENT_RECORD_TYPES.includes(ctx.certType)) return 'OPTION_NOT_ALLOWED';
+    if (scope !== 'members' || !Array.isArray(members) || members.length === 0) return 'OPTION_NOT_ALLOWED';
+    if (new Set(members).size !== members.length) return 'OPTION_NOT_ALLOWED';
+    const current = new Set((ctx.members ?? []).map((m) => m.ref));
+    return members.every((ref) => current.has(ref)) ? null : 'HOUSEHOLD_MEMBER_GONE';
   },
 };
 
@@ -159,4 +197,4 @@ export const fiscalYearKept: RequestCheck = {
   },
 };
 
-export const REQUEST_CHECKS: readonly RequestCheck[] = [certTypeKnown, copiesInRange, optionsAllowed, fiscalYearKept];
+export const REQUEST_CHECKS: readonly RequestCheck[] = [certTypeKnown, copiesInRange, optionsAllowed, membersChosen, fiscalYearKept];

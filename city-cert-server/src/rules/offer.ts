@@ -8,6 +8,7 @@ import {
   type CertType,
   type CityIssueRequest,
   type CityMenuResponse,
+  type HouseholdMember,
   type MenuItem,
   type MenuRefusal,
 } from '@konbini/protocol';
@@ -27,6 +28,8 @@ export interface TypeOffer {
   refusal: TypeRefusal | null;
   options: (keyof CertOptions)[];
   fiscalYears?: number[];
+  /** 住民票 types, household of more than one: who may be chosen (references, 続柄, birth year; no names). */
+  members?: HouseholdMember[];
 }
 
 /** Options the holder may set for resident-record, by nationality. */
@@ -57,7 +60,15 @@ export function buildMenu(
     else {
       const offer = offerOf(certType, holder);
       if (offer.refusal) refusals.push({ certType, code: offer.refusal.code });
-      else items.push({ certType, fee: fees.get(certType)!, options: offer.options, ...(offer.fiscalYears ? { fiscalYears: offer.fiscalYears } : {}) });
+      else {
+        items.push({
+          certType,
+          fee: fees.get(certType)!,
+          options: offer.options,
+          ...(offer.fiscalYears ? { fiscalYears: offer.fiscalYears } : {}),
+          ...(offer.members ? { members: offer.members } : {}),
+        });
+      }
     }
   }
   return { city: { code: city.code, name: city.name, prefecture: city.prefecture }, items, refusals };

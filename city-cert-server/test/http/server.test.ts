@@ -49,7 +49,8 @@ t.test('menu for an eligible resident offers the resident record, and nothing pe
   t.equal(r.status, 200);
   const m = r.json<CityMenuResponse>();
   t.same(m.city, { code: '999997', name: '星見市', prefecture: '東雲県' });
-  t.same(m.items, [{ certType: 'resident-record', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] }]);
+  t.same(m.items.map(({ members, ...rest }) => rest), [{ certType: 'resident-record', fee: 200, options: ['scope', 'members', 'includeRelationship', 'includeHonseki'] }]);
+  t.same(m.items[0]!.members!.map((x) => [x.relation, x.birthYear, x.self]), [['世帯主', 1975, true], ['妻', 1978, false], ['子', 2003, false], ['子', 2005, false], ['母', 1948, false]], 'the household to choose from, through the response schema');
   t.same(
     m.refusals.map((x) => [x.certType, x.code]),
     [
@@ -161,6 +162,17 @@ t.test('issue: self scope prints only the holder, 𠮷 included', async (t) => {
   t.notMatch(text, '健', 'the child is not on a self-scope certificate');
 });
 
+t.test('issue: chosen members from the menu print, and only they', async (t) => {
+  const m = (await menu(SERIAL.yoshida)).json<CityMenuResponse>();
+  const child = m.items[0]!.members!.find((x) => !x.self)!;
+  t.same([child.relation, child.self], ['子', false]);
+  const r = await s.post(CITY_API.issue, issueBody({ cardSerial: SERIAL.yoshida, options: { scope: 'members', members: [child.ref] } }));
+  t.equal(r.status, 200);
+  const text = pdfText(r.body);
+  t.match(text, 'ケン', 'the chosen child');
+  t.notMatch(text, 'タロウ', 'not the holder, who was not chosen');
+});
+
 t.test('issue: foreign resident with foreign details', async (t) => {
   const r = await s.post(CITY_API.issue, issueBody({ cardSerial: SERIAL.foreign, options: { scope: 'self', includeForeignDetails: true } }));
   t.equal(r.status, 200);
@@ -185,6 +197,10 @@ t.test('issue refusals', async (t) => {
     ['fiscal year on a resident record', { options: { fiscalYear: 2025 } }, 400, 'OPTION_NOT_ALLOWED'],
     ['rules re-run: under 15', { cardSerial: SERIAL.yoshidaChild14 }, 403, 'UNDER_15'],
     ['rules re-run: support measure', { cardSerial: SERIAL.support }, 403, 'SUPPORT_MEASURE'],
+    ['members without scope members', { options: { scope: 'household', members: ['m0123456789abcdef'] } }, 400, 'OPTION_NOT_ALLOWED'],
+    ['a member not in the household', { options: { scope: 'members', members: ['m0123456789abcdef'] } }, 409, 'HOUSEHOLD_MEMBER_GONE'],
+    ['an empty choice of members', { options: { scope: 'members', members: [] } }, 400, 'MESSAGE_INVALID'],
+    ['a member reference of another shape', { options: { scope: 'members', members: ['R0002'] } }, 400, 'MESSAGE_INVALID'],
     ['rules re-run: unknown card', { cardSerial: SERIAL.unknown }, 403, 'CARD_NOT_LINKED'],
     ['copies as a string', { copies: '1' }, 400, 'MESSAGE_INVALID'],
     ['extra field', { pdf: 'x' }, 400, 'MESSAGE_INVALID'],

@@ -78,9 +78,10 @@ t.test('menu: each type with its own options, or the reason it cannot be taken',
   const { db, deps } = await openWith(dataset(now));
   t.teardown(() => db.close());
   const m: CityMenuResponse = await menu(deps, { cardSerial: SERIAL.takahashi, kioskId: 'K0001' });
-  t.same(m.items, [
-    { certType: 'resident-record', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] },
-    { certType: 'resident-entries', fee: 200, options: ['scope', 'includeRelationship', 'includeHonseki'] },
+  // the household's members to choose from: members.test.ts
+  t.same(m.items.map(({ members, ...rest }) => ({ ...rest, ...(members ? { members: members.length } : {}) })), [
+    { certType: 'resident-record', fee: 200, options: ['scope', 'members', 'includeRelationship', 'includeHonseki'], members: 5 },
+    { certType: 'resident-entries', fee: 200, options: ['scope', 'members', 'includeRelationship', 'includeHonseki'], members: 5 },
     { certType: 'seal', fee: 200, options: [] },
     { certType: 'tax-income', fee: 300, options: ['fiscalYear'], fiscalYears: [2026, 2025] },
   ]);

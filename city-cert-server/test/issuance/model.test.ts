@@ -33,6 +33,16 @@ t.test('scope household prints active members only; self prints the holder', asy
   t.same(printedPersons(holder, view, undefined).map((m) => m.id), ['R4'], 'no scope: the holder only');
 });
 
+t.test('scope members prints exactly the chosen, in household order; never a removed person, never nobody', async (t) => {
+  const holder = members.find((m) => m.id === 'R4')!;
+  t.same(printedPersons(holder, view, 'members', new Set(['R7', 'R6', 'R2'])).map((m) => m.id), ['R6', 'R2', 'R7']);
+  t.same(printedPersons(holder, view, 'members', new Set(['R5'])).map((m) => m.id), ['R5'], 'the holder only if chosen');
+  t.throws(() => printedPersons(holder, view, 'members', new Set(['R6', 'R8'])), { code: 'HOUSEHOLD_MEMBER_GONE' }, 'a deceased member');
+  t.throws(() => printedPersons(holder, view, 'members', new Set(['R9'])), { code: 'HOUSEHOLD_MEMBER_GONE' }, 'a member who moved out');
+  t.throws(() => printedPersons(holder, view, 'members', new Set()), { code: 'HOUSEHOLD_MEMBER_GONE' }, 'nobody');
+  t.throws(() => printedPersons(holder, view, 'members'), { code: 'HOUSEHOLD_MEMBER_GONE' });
+});
+
 t.test('model', async (t) => {
   const m = residentRecordModel({
     city: { code: '999997', name: '星見市', prefecture: '東雲県', mayorName: '星見　太陽' },

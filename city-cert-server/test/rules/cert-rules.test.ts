@@ -8,6 +8,7 @@ import {
   certTypeKnown,
   copiesInRange,
   fiscalYearKept,
+  membersChosen,
   optionsAllowed,
   runTypeRules,
   sealActive,
@@ -83,6 +84,27 @@ t.test('options-allowed: by type, nationality and the city’s 個人番号 sett
   t.equal(optionsAllowed.check(req({ options: { fiscalYear: 2026 } }), ctx({ certType: 'tax-income' })), null);
   t.equal(optionsAllowed.check(req({ options: { includeRelationship: true } }), ctx({ certType: 'tax-income' })), 'OPTION_NOT_ALLOWED');
   t.same(allowedOptions('resident-entries', foreigner, true), ['scope', 'includeRelationship', 'includeForeignDetails', 'includeMyNumber']);
+  t.same(allowedOptions('resident-record', holder, false, 2), ['scope', 'members', 'includeRelationship', 'includeHonseki'], 'members offered in a household of two or more');
+  t.same(allowedOptions('seal', holder, false, 5), [], 'never on a seal certificate');
+  t.equal(optionsAllowed.check(req({ options: { scope: 'members', members: ['m0000000000000001'] } }), rr), null, 'a choice of members is judged by members-chosen');
+  t.equal(optionsAllowed.check(req({ options: { members: ['m0000000000000001'] } }), ctx({ certType: 'tax-income' })), 'OPTION_NOT_ALLOWED');
+});
+
+t.test('members-chosen: scope and list together, non-empty, no repeats, all in the household now', async (t) => {
+  const members = [{ ref: 'm00000000000000a1', resident: holder }, { ref: 'm00000000000000b2', resident: foreigner }];
+  const rr = ctx({ certType: 'resident-record', members });
+  const check = (options: CertOptions, c = rr) => membersChosen.check(req({ options }), c);
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2'] }), null);
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2', 'm00000000000000a1'] }), null, 'any order');
+  t.equal(check({ scope: 'household' }), null, 'no choice: nothing to check');
+  t.equal(check({ members: ['m00000000000000b2'] }), 'OPTION_NOT_ALLOWED', 'members without scope members');
+  t.equal(check({ scope: 'self', members: ['m00000000000000b2'] }), 'OPTION_NOT_ALLOWED');
+  t.equal(check({ scope: 'members' }), 'OPTION_NOT_ALLOWED', 'scope members without members');
+  t.equal(check({ scope: 'members', members: [] }), 'OPTION_NOT_ALLOWED', 'an empty list');
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2', 'm00000000000000b2'] }), 'OPTION_NOT_ALLOWED', 'a repeat');
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2', 'm00000000000000c3'] }), 'HOUSEHOLD_MEMBER_GONE', 'one not in the household (any more)');
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2'] }, ctx({ certType: 'koseki-fuhyo', members })), 'OPTION_NOT_ALLOWED', 'not a koseki option');
+  t.equal(check({ scope: 'members', members: ['m00000000000000b2'] }, ctx({ certType: 'resident-entries' })), 'HOUSEHOLD_MEMBER_GONE', 'no household known: nobody to choose');
 });
 
 t.test('fiscal-year-kept: a year the city does not keep → TAX_RECORD_MISSING', async (t) => {
@@ -90,5 +112,5 @@ t.test('fiscal-year-kept: a year the city does not keep → TAX_RECORD_MISSING',
   t.equal(fiscalYearKept.check(req({ options: { fiscalYear: 2025 } }), tax), 'TAX_RECORD_MISSING');
   t.equal(fiscalYearKept.check(req({ options: { fiscalYear: 2026 } }), tax), null);
   t.equal(fiscalYearKept.check(req({ options: {} }), tax), null, 'no year asked: the latest kept');
-  t.same(REQUEST_CHECKS.map((c) => c.name), ['cert-type-known', 'copies-in-range', 'options-allowed', 'fiscal-year-kept']);
+  t.same(REQUEST_CHECKS.map((c) => c.name), ['cert-type-known', 'copies-in-range', 'options-allowed', 'members-chosen', 'fiscal-year-kept']);
 });
