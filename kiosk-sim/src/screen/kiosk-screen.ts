@@ -14,6 +14,7 @@ import type { CardReader } from '../reader/card-reader.js';
 import type { CentreConnection } from '../centre/connection.js';
 import type { Printer, PrintResult } from '../printer/printer.js';
 import { runIssuance, type IssuanceConfig, type IssuanceResult, type IssuanceStep, type KioskUi } from '../session/issuance.js';
+import type { DocumentBuffer } from '../session/document-buffer.js';
 import { COINS, LANGUAGES, type Lang, type ScreenAction, type ScreenName, type ScreenState } from './state.js';
 
 export interface KioskScreenOptions {
@@ -26,6 +27,8 @@ export interface KioskScreenOptions {
   idleMs?: number;
   /** How long printing one copy takes on screen, ms (default 800). */
   printMsPerCopy?: number;
+  /** Test hook: each document buffer as it is made (see IssuanceHooks). */
+  onDocument?: (doc: DocumentBuffer) => void;
   /** Ids and codes only: what happened, for the operator's log. */
   log?: (event: string, fields: Record<string, string | number>) => void;
 }
@@ -41,6 +44,9 @@ const COMMITS = new Set<ScreenAction['action']>([
 ]);
 
 const MAX_INSERTED = 20_000;
+
+/** Once a session has ended (paper out, error, cancelled), its menu and choices leave the state at once. */
+const FORGET: Partial<ScreenState> = { menu: undefined, choice: undefined, pay: undefined, pin: undefined, printing: undefined };
 
 /**
  * The household members a resident may pick one by one for this type: only where the
@@ -418,7 +424,9 @@ export class KioskScreen extends EventEmitter {
       }
       this.set('place-card', { replaceCard: false });
       centre = await this.opts.connect();
-      const result = await runIssuance(this.opts.issuance, this.opts.reader, centre, this.progressPrinter(), this.ui(ses), ses.abort.signal);
+      const result = await runIssuance(this.opts.issuance, this.opts.reader, centre, this.progressPrinter(), this.ui(ses), ses.abort.signal, {
+        ...(this.opts.onDocument ? { document: this.opts.onDocument } : {}),
+      });
       this.finished(result);
     } catch (err) {
       const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
@@ -456,7 +464,7 @@ export class KioskScreen extends EventEmitter {
     if (ses.printed) {
       // Printed, then the centre could not be told: the certificate is the resident's
       // (the centre records an unreported issuance as not charged).
-      if (this.s.screen !== 'take') this.set('take');
+      if (this.s.screen !== 'take') this.set('take', FORGET);
       return;
     }
     if (ses.endReason === 'timeout') {
@@ -465,12 +473,13 @@ export class KioskScreen extends EventEmitter {
     }
     if (ses.endReason === 'cancelled') {
       this.afterRemoval = { notice: 'cancelled' };
-      if (this.opts.reader.cardPresent) this.set('end-remove-card', { error: undefined, ...(refunded ? { refunded } : {}) });
+      if (this.opts.reader.cardPresent) this.set('end-remove-card', { ...FORGET, error: undefined, ...(refunded ? { refunded } : {}) });
       else this.toStart({ notice: 'cancelled', ...(refunded ? { refunded } : {}) });
       return;
     }
     const triesLeft = typeof e.detail.triesLeft === 'number' ? e.detail.triesLeft : undefined;
     this.set('error', {
+      ...FORGET,
       error: { code: e.code, ja: ERRORS[e.code].ja, en: ERRORS[e.code].en, ...(triesLeft !== undefined ? { triesLeft } : {}) },
       refunded: refunded || undefined,
       pin: undefined,
@@ -504,7 +513,7 @@ export class KioskScreen extends EventEmitter {
             // The paper is out: from here nothing is owed back.
             ses.paid = 0;
             ses.printed = true;
-            this.set('take', { printing: undefined });
+            if (this.s.screen !== 'take') this.set('take', FORGET);
             break;
           default:
             break;

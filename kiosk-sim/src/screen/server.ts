@@ -9,6 +9,7 @@ import { InProcessReader } from '../reader/in-process-reader.js';
 import { CentreConnection, type CentreTls } from '../centre/connection.js';
 import { TrayPrinter, type Printer } from '../printer/printer.js';
 import { KioskScreen } from './kiosk-screen.js';
+import type { DocumentBuffer } from '../session/document-buffer.js';
 import { MaintenanceGate, type MaintenanceOptions } from './maintenance.js';
 import { COINS, LANGUAGES, type ScreenAction } from './state.js';
 
@@ -29,6 +30,8 @@ export interface ScreenOptions {
   printMsPerCopy?: number;
   /** Opens the line to the centre (tests wrap it); default a new WSS connection per session. */
   connect?: () => Promise<CentreConnection>;
+  /** Test hook: each document buffer as it is made. */
+  onDocument?: (doc: DocumentBuffer) => void;
   /** Replaces the tray printer (tests). */
   printer?: Printer;
   log?: (event: string, fields: Record<string, string | number>) => void;
@@ -80,6 +83,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     printer,
     idleMs: options.idleMs,
     printMsPerCopy: options.printMsPerCopy,
+    onDocument: options.onDocument,
     log: options.log,
   });
 

@@ -11,6 +11,8 @@ export class DocumentBuffer {
   private size = 0;
   private poisoned: string | null = null;
   private wiped = false;
+  /** Test hook: every buffer this document was ever copied into (see trackAllocations). */
+  private tracked: Buffer[] | null = null;
 
   constructor(readonly issuanceId: string) {}
 
@@ -21,6 +23,7 @@ export class DocumentBuffer {
       return;
     }
     const own = Buffer.allocUnsafeSlow(chunk.length);
+    this.tracked?.push(own);
     chunk.copy(own);
     chunk.fill(0);
     this.chunks.push(own);
@@ -41,6 +44,7 @@ export class DocumentBuffer {
     if (this.poisoned) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { issuanceId: this.issuanceId, reason: this.poisoned });
     if (this.size !== expected.bytes) throw new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId: this.issuanceId, received: this.size, bytes: expected.bytes });
     const whole = Buffer.allocUnsafeSlow(this.size);
+    this.tracked?.push(whole);
     let at = 0;
     for (const c of this.chunks) {
       c.copy(whole, at);
@@ -60,6 +64,20 @@ export class DocumentBuffer {
     this.chunks = [];
     this.size = 0;
     this.wiped = true;
+  }
+
+  /**
+   * Test hook: from now on remember every buffer the document is copied into, so a
+   * test can check each one was zeroed however the session ended (wipe() forgets
+   * them; this list does not). Call before the first chunk.
+   */
+  trackAllocations(): void {
+    this.tracked ??= [];
+  }
+
+  /** Test hook: every buffer allocated since trackAllocations(). */
+  allocations(): readonly Buffer[] {
+    return this.tracked ?? [];
   }
 
   /** Test hook: the buffers still referenced (empty after wipe). */

@@ -47,6 +47,16 @@ export interface IssuanceConfig {
   centreOrigin: string;
 }
 
+/** Test hooks into one issuance (none in production). */
+export interface IssuanceHooks {
+  /**
+   * The buffer the document will be received into, as soon as it exists (before the
+   * first byte): tests call `trackAllocations()` on it and check afterwards that
+   * every byte the kiosk held was zeroed, on every path out.
+   */
+  document?(doc: DocumentBuffer): void;
+}
+
 export interface IssuanceResult {
   issuanceId: string;
   certType: string;
@@ -69,6 +79,7 @@ export async function runIssuance(
   printer: Printer,
   ui: KioskUi,
   signal?: AbortSignal,
+  hooks: IssuanceHooks = {},
 ): Promise<IssuanceResult> {
   ui.step('reading-card');
   await reader.waitForCard(signal);
@@ -116,6 +127,7 @@ export async function runIssuance(
     centre.send({ type: 'issue.request', sessionId, certType: choice.certType, options: choice.options, copies: choice.copies });
     const accepted = await whileCardPresent(centre.next(['issue.accepted']));
     doc = new DocumentBuffer(accepted.issuanceId);
+    hooks.document?.(doc);
     centre.expectDocument(accepted.issuanceId, doc);
     ui.step('receiving', { issuanceId: accepted.issuanceId });
     const announced = await whileCardPresent(centre.next(['issue.document']));
