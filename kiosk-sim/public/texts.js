@@ -364,6 +364,7 @@ export const TEXTS = {
       'koseki-fuhyo': '户籍附票副本',
     },
     errors: {
+      DOCUMENT_SIGNATURE_INVALID: '无法确认证明书数据的电子签名，已停止打印。未收取费用。',
       CARD_REMOVED: '卡片已被取走。请从头开始。',
       PIN_LOCKED: '密码已被锁定。请到市区町村窗口解除。',
       PAYMENT_SHORT: '投入金额不足。',
@@ -505,6 +506,7 @@ export const TEXTS = {
       'koseki-fuhyo': '호적 부표 사본',
     },
     errors: {
+      DOCUMENT_SIGNATURE_INVALID: '증명서 데이터의 전자서명을 확인할 수 없어 인쇄를 중지했습니다. 요금은 청구되지 않습니다.',
       CARD_REMOVED: '카드가 치워졌습니다. 처음부터 다시 하십시오.',
       PIN_LOCKED: '비밀번호가 잠겼습니다. 시구정촌 창구에서 해제하십시오.',
       PAYMENT_SHORT: '투입 금액이 부족합니다.',
@@ -641,6 +643,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Histórico de endereços do registro familiar',
     },
     errors: {
+      DOCUMENT_SIGNATURE_INVALID: 'Não foi possível verificar a assinatura eletrónica do certificado; não foi impresso. Não foi cobrado.',
       CARD_REMOVED: 'O cartão foi retirado. Comece de novo.',
       PIN_LOCKED: 'A senha está bloqueada. Desbloqueie-a na prefeitura.',
       PAYMENT_SHORT: 'O valor inserido é insuficiente.',
@@ -776,6 +779,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Historial de domicilios del registro familiar',
     },
     errors: {
+      DOCUMENT_SIGNATURE_INVALID: 'No se pudo verificar la firma electrónica del certificado; no se ha impreso. No se le ha cobrado.',
       CARD_REMOVED: 'Se retiró la tarjeta. Empiece de nuevo.',
       PIN_LOCKED: 'El PIN está bloqueado. Desbloquéelo en el ayuntamiento.',
       PAYMENT_SHORT: 'El importe introducido es insuficiente.',
@@ -911,6 +915,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Lịch sử địa chỉ kèm hộ tịch',
     },
     errors: {
+      DOCUMENT_SIGNATURE_INVALID: 'Không xác minh được chữ ký điện tử của giấy chứng nhận nên đã dừng in. Bạn không bị tính phí.',
       CARD_REMOVED: 'Thẻ đã bị lấy ra. Vui lòng làm lại từ đầu.',
       PIN_LOCKED: 'Mã PIN đã bị khóa. Vui lòng mở khóa tại tòa thị chính.',
       PAYMENT_SHORT: 'Số tiền bỏ vào chưa đủ.',

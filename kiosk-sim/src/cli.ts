@@ -295,7 +295,7 @@ async function issue(args: string[]): Promise<number> {
         throw err instanceof KonbiniError ? err : new KonbiniError('CARD_NOT_PRESENT', { reason: 'timeout' });
       });
     }
-    const result = await runIssuance({ kioskId: cfg.kioskId, centreOrigin: cfg.centreOrigin }, reader, centre, printer, ui, interrupted.signal);
+    const result = await runIssuance({ kioskId: cfg.kioskId, centreOrigin: cfg.centreOrigin, ...(cfg.documentTrust ? { documentTrust: cfg.documentTrust } : {}) }, reader, centre, printer, ui, interrupted.signal);
     out(`printed issuance=${result.issuanceId} type=${result.certType} copies=${result.copies} charged=${result.charged}`);
     for (const s of result.sheets) out(`sheet ${s}`);
     return 0;

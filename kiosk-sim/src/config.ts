@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import type { CentreTls } from './centre/connection.js';
 import { DEFAULT_READER, parseReaderSpec, type ReaderSpec } from './reader/reader-spec.js';
+import { trustFromPem, type DocumentTrust } from './session/verify-signature.js';
 
 /**
  * The kiosk's configuration file (JSON; `npm start` writes var/run/kiosk.json).
@@ -24,6 +25,11 @@ export interface KioskConfigFile {
   fixturesCardsDir?: string;
   /** Host of pcscd's vpcd for `card insert` (default 127.0.0.1; 127.0.0.2 with the quickack route). */
   vpcdHost?: string;
+  /**
+   * PEM file(s) of the CA(s) whose document signers the kiosk accepts (the LGPKI-sim
+   * CA). Default: the dev PKI's lgpki-ca (var/pki/manifest.json, or KONBINI_PKI_DIR).
+   */
+  documentSignerCa?: string | string[];
 }
 
 export interface KioskConfig {
@@ -36,6 +42,8 @@ export interface KioskConfig {
   reader: ReaderSpec;
   fixturesCardsDir: string;
   vpcdHost?: string;
+  /** Undefined: the dev PKI's LGPKI-sim CA (see devDocumentTrust). */
+  documentTrust?: DocumentTrust;
 }
 
 export const DEFAULT_CONFIG = 'var/run/kiosk.json';
@@ -59,5 +67,8 @@ export function loadKioskConfig(path: string): KioskConfig {
     reader: file.reader === undefined ? DEFAULT_READER : parseReaderSpec(file.reader),
     fixturesCardsDir: resolve(base, file.fixturesCardsDir ?? file.cardsDir),
     vpcdHost: file.vpcdHost,
+    ...(file.documentSignerCa !== undefined
+      ? { documentTrust: trustFromPem([file.documentSignerCa].flat().map((p) => read(p))) }
+      : {}),
   };
 }

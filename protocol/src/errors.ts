@@ -99,6 +99,7 @@ export const ERRORS = {
   DOCUMENT_TRUNCATED: e(502, '証明書データを受信できませんでした。料金はかかりません。', 'The document did not arrive complete. You have not been charged.'),
   DOCUMENT_HASH_MISMATCH: e(502, '証明書データに誤りがあるため印刷を中止しました。料金はかかりません。', 'The document failed its integrity check and was not printed. You have not been charged.'),
   DOCUMENT_BINDING_MISMATCH: e(502, '証明書データがご本人のものと一致しないため印刷を中止しました。料金はかかりません。', 'The document does not belong to this session and was not printed. You have not been charged.'),
+  DOCUMENT_SIGNATURE_INVALID: e(502, '証明書データの電子署名を確認できないため印刷を中止しました。料金はかかりません。', 'The document signature could not be verified (missing, altered or not from a trusted signer), so it was not printed. You have not been charged.'),
   ISSUANCE_UNKNOWN: e(404, '発行要求が見つかりません。', 'Unknown issuance.'),
 
   // --- the city's document-signing token (PKCS#11) ---

@@ -50,6 +50,7 @@ export async function screenCommand(args: string[]): Promise<number> {
     tls: cfg.tls,
     cardsDir: cfg.cardsDir,
     workDir: cfg.workDir,
+    ...(cfg.documentTrust ? { documentTrust: cfg.documentTrust } : {}),
     trayDir: values.tray ? resolve(values.tray) : undefined,
     idleMs: idle * 1000,
     ...(values['maintenance-hash-file'] ? { maintenance: { passwordHash: readFileSync(values['maintenance-hash-file'], 'utf8').trim() } } : {}),

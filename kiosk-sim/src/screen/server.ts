@@ -10,6 +10,7 @@ import { CentreConnection, type CentreTls } from '../centre/connection.js';
 import { TrayPrinter, type Printer } from '../printer/printer.js';
 import { KioskScreen } from './kiosk-screen.js';
 import type { DocumentBuffer } from '../session/document-buffer.js';
+import type { DocumentTrust } from '../session/verify-signature.js';
 import { MaintenanceGate, type MaintenanceOptions } from './maintenance.js';
 import { COINS, LANGUAGES, type ScreenAction } from './state.js';
 
@@ -30,6 +31,8 @@ export interface ScreenOptions {
   printMsPerCopy?: number;
   /** Opens the line to the centre (tests wrap it); default a new WSS connection per session. */
   connect?: () => Promise<CentreConnection>;
+  /** Whose document signatures to accept (default: the dev PKI's LGPKI-sim CA). */
+  documentTrust?: DocumentTrust;
   /** Test hook: each document buffer as it is made. */
   onDocument?: (doc: DocumentBuffer) => void;
   /** Replaces the tray printer (tests). */
@@ -77,7 +80,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     return f;
   });
   const kiosk = new KioskScreen({
-    issuance: { kioskId: options.kioskId, centreOrigin: options.centreOrigin },
+    issuance: { kioskId: options.kioskId, centreOrigin: options.centreOrigin, ...(options.documentTrust ? { documentTrust: options.documentTrust } : {}) },
     reader,
     connect: options.connect ?? (() => CentreConnection.connect(options.centreUrl, options.tls)),
     printer,

@@ -15,6 +15,7 @@ import { EF_AUTH_CERT, JpkiClient } from '../reader/jpki-client.js';
 import type { CentreConnection } from '../centre/connection.js';
 import type { Printer } from '../printer/printer.js';
 import { DocumentBuffer } from './document-buffer.js';
+import { devDocumentTrust, verifyDocumentSignature, type DocumentTrust } from './verify-signature.js';
 
 /** What the kiosk shows and asks; the headless CLI and the screen each implement it. */
 export interface KioskUi {
@@ -45,6 +46,11 @@ export interface IssuanceConfig {
   kioskId: string;
   /** The centre origin as this kiosk is configured: part of what the card signs. */
   centreOrigin: string;
+  /**
+   * Whose document signatures the kiosk accepts (the LGPKI-sim CA). Default: the dev
+   * PKI's (var/pki, or KONBINI_PKI_DIR); without one, nothing prints.
+   */
+  documentTrust?: DocumentTrust;
 }
 
 /** Test hooks into one issuance (none in production). */
@@ -135,7 +141,10 @@ export async function runIssuance(
     if (announced.issuanceId !== accepted.issuanceId) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'announced-id' });
     delivered = { issuanceId: accepted.issuanceId };
     const pdf = doc.complete(announced);
-    verifyBinding(pdf, { issuanceId: accepted.issuanceId, cardSerial });
+    // The city's signature first (is this an authentic, unaltered document?), then
+    // the binding (is it the one this session asked for, for this card?).
+    verifyDocumentSignature(pdf, config.documentTrust ?? devDocumentTrust());
+    verifyBinding(pdf, { issuanceId: accepted.issuanceId, cardSerial }, { requireSignature: true });
     // Ask the card itself before taking money: a reader reports removal only when it
     // next polls (pcscd: 400 ms), and a card pulled before the document came ends here.
     await whileCardPresent(jpki.selectEf(EF_AUTH_CERT));
