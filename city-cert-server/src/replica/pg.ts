@@ -44,6 +44,11 @@ class PgDb implements Db {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken = false;
+      // a checked-out client has no pool listener: a connection lost between two statements must not be an uncaught 'error'
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${level}`);
         const result = await fn(queryable(client, this.keys));
@@ -59,6 +64,7 @@ class PgDb implements Db {
         if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
         throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     }

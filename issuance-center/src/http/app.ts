@@ -24,6 +24,7 @@ import { MemoryLedger, type Ledger } from '../ledger/ledger.js';
 import { SqlLedger } from '../ledger/sql-ledger.js';
 import type { DbConfig } from '../ledger/db.js';
 import { KioskConnection } from '../kiosk-gateway/connection.js';
+import { CityNotices } from '../kiosk-gateway/city-notices.js';
 import { KioskRateLimiter } from '../kiosk-gateway/rate-limit.js';
 import { loggerOptions } from './logger.js';
 import { auditRefusal, CentreMetrics } from './metrics.js';
@@ -176,6 +177,10 @@ export function buildApp(opts: CentreOptions) {
   };
 
   const auth = new CardAuthenticator(validator, challenges, origin);
+  // Outcome notices to the cities, sent again until confirmed (a durable ledger keeps them).
+  const notices = new CityNotices(ledger, directory, cities, logger);
+  app.addHook('onReady', async () => notices.start());
+  app.addHook('preClose', async () => notices.stop());
   // Real time, not the replaceable clock: a rate is about the wall clock the kiosk sends on.
   const rate = new KioskRateLimiter(opts.kioskRate?.burst, opts.kioskRate?.perSecond);
   if (opts.jpki.crlLocation) {
@@ -227,7 +232,7 @@ export function buildApp(opts: CentreOptions) {
           auditRefusal(logger, metrics, e, { kioskId: kiosk.kioskId }, 'kiosk-frame');
         } else logger.warn({ kioskId: kiosk.kioskId, code }, 'kiosk socket error');
       });
-      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate, hoursMode: opts.serviceHours ?? 'always-open' });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate, hoursMode: opts.serviceHours ?? 'always-open', notices });
     });
   });
 
@@ -290,6 +295,10 @@ function deferredLedger(opening: Promise<Ledger>): Ledger {
     delivered: async (...a) => (await opening).delivered(...a),
     outcome: async (...a) => (await opening).outcome(...a),
     get: async (id) => (await opening).get(id),
+    cityNoticeDone: async (id) => (await opening).cityNoticeDone?.(id),
+    claimCityNotices: async (...a) => (await opening).claimCityNotices?.(...a) ?? [],
+    cityNoticeFailed: async (...a) => (await opening).cityNoticeFailed?.(...a),
+    closeAbandoned: async (...a) => (await opening).closeAbandoned?.(...a) ?? [],
   };
 }
 

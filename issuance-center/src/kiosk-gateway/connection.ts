@@ -26,6 +26,7 @@ import { checkHours, isOpen, STANDARD_HOURS, type ServiceHoursMode } from '../ro
 import type { Ledger } from '../ledger/ledger.js';
 import { auditRefusal, type CentreMetrics } from '../http/metrics.js';
 import type { KioskRateLimiter } from './rate-limit.js';
+import type { CityNotices } from './city-notices.js';
 
 export interface GatewayDeps {
   challenges: ChallengeStore;
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   metrics: CentreMetrics;
   rate: KioskRateLimiter;
   hoursMode: ServiceHoursMode;
+  /** Outcome notices to the cities, retried until confirmed; without it, sent once. */
+  notices?: CityNotices;
 }
 
 /** Pause the city stream while this much is queued towards a slow kiosk. */
@@ -48,7 +51,16 @@ type State =
   | { step: 'challenged'; sessionId: string; card: ValidatedCard }
   | { step: 'authenticated'; sessionId: string; card: ValidatedCard; city: CityEntry }
   | { step: 'issuing'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string }
-  | { step: 'delivered'; sessionId: string; card: ValidatedCard; city: CityEntry; issuanceId: string; copies: number };
+  | {
+      step: 'delivered';
+      sessionId: string;
+      card: ValidatedCard;
+      city: CityEntry;
+      issuanceId: string;
+      copies: number;
+      /** The kiosk's report, when the ledger could not take it yet: kept for the retry on close. */
+      reported?: { outcome: 'printed' | 'failed'; copiesPrinted: number };
+    };
 
 /**
  * One kiosk's connection: a strict state machine. Messages are handled one at a
@@ -230,18 +242,27 @@ export class KioskConnection {
       this.send({ type: 'issue.accepted', sessionId, issuanceId, certType: msg.certType, copies: msg.copies, fee: doc.fee });
       const sha256 = await this.relay(doc.body, issuanceId, doc.length);
       if (sha256 !== doc.sha256) throw new KonbiniError('DOCUMENT_HASH_MISMATCH', { issuanceId, reason: 'relay' });
+      // The line dropped while the last bytes were queued: the kiosk may not have them all.
+      if (this.closed) throw new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'kiosk-gone' });
       await this.deps.ledger.delivered(issuanceId, sha256, doc.fee, this.deps.now());
+      if (this.closed) throw new KonbiniError('DOCUMENT_TRUNCATED', { issuanceId, reason: 'kiosk-gone' });
       this.state = { step: 'delivered', sessionId, card, city, issuanceId, copies: msg.copies };
       stopDelivery();
       this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'delivered' });
       this.send({ type: 'issue.document', sessionId, issuanceId, bytes: doc.length, sha256 });
       log.info({ event: 'delivered', sha256, bytes: doc.length }, 'document relayed');
     } catch (err) {
-      // Nothing was printed: record the failure, tell the city, return to the menu.
-      await this.deps.ledger.outcome(issuanceId, 'failed', 0, this.deps.now());
-      this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'failed' });
-      this.deps.cities.outcome(city, { issuanceId, outcome: 'failed', copiesPrinted: 0 }).catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+      // Nothing was printed: back to the menu, record the failure, tell the kiosk and the city.
       if (!this.closed) this.state = { step: 'authenticated', sessionId, card, city };
+      try {
+        const record = await this.deps.ledger.outcome(issuanceId, 'failed', 0, this.deps.now());
+        this.deps.metrics.issuances.inc({ cert_type: msg.certType, outcome: 'failed' });
+        this.notifyCity(city, record, log);
+      } catch (e) {
+        // The database stayed out of reach: the issuance stays open, and is closed as
+        // failed (never charged) by the abandoned-issuance sweep once it is back.
+        log.error({ code: (e as KonbiniError).code ?? (e as { code?: string }).code ?? 'INTERNAL' }, 'could not record the failed issuance');
+      }
       this.refuse(err, sessionId, issuanceId);
     }
   }
@@ -285,17 +306,25 @@ export class KioskConnection {
     });
   }
 
+  /** The city's 交付記録 learns the outcome; a failed notice is kept and sent again. */
+  private notifyCity(city: CityEntry, record: Pick<import('../ledger/ledger.js').LedgerRecord, 'issuanceId' | 'outcome' | 'copiesPrinted'>, log: Logger): void {
+    const outcome = record.outcome === 'printed' ? 'printed' : 'failed';
+    const sent = this.deps.notices
+      ? this.deps.notices.send(city, record)
+      : this.deps.cities.outcome(city, { issuanceId: record.issuanceId, outcome, copiesPrinted: outcome === 'printed' ? record.copiesPrinted : 0 });
+    sent.catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+  }
+
   private async abandon(state: Extract<State, { step: 'delivered' }>): Promise<void> {
     const log = this.deps.log.child({ issuanceId: state.issuanceId, kioskId: this.kiosk.kioskId });
     try {
-      const record = await this.deps.ledger.outcome(state.issuanceId, 'failed', 0, this.deps.now());
+      // A report the kiosk did send (the ledger could not take it then) stands; otherwise failed.
+      const r = state.reported ?? { outcome: 'failed' as const, copiesPrinted: 0 };
+      const record = await this.deps.ledger.outcome(state.issuanceId, r.outcome, r.copiesPrinted, this.deps.now());
       this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
-      log.warn({ event: 'outcome', outcome: record.outcome, reason: 'kiosk-disconnected' }, 'kiosk left before reporting: recorded failed, not charged');
-      if (record.outcome === 'failed') {
-        await this.deps.cities
-          .outcome(state.city, { issuanceId: state.issuanceId, outcome: 'failed', copiesPrinted: 0 })
-          .catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
-      }
+      if (state.reported) log.warn({ event: 'outcome', outcome: record.outcome, reason: 'recorded-after-disconnect' }, 'kiosk report recorded after the kiosk left');
+      else log.warn({ event: 'outcome', outcome: record.outcome, reason: 'kiosk-disconnected' }, 'kiosk left before reporting: recorded failed, not charged');
+      this.notifyCity(state.city, record, log);
     } catch (err) {
       log.error({ code: (err as KonbiniError).code ?? 'INTERNAL' }, 'could not record the abandoned issuance');
     }
@@ -312,15 +341,21 @@ export class KioskConnection {
     if (msg.outcome === 'printed' && (msg.copiesPrinted < 1 || msg.copiesPrinted > state.copies)) {
       throw new KonbiniError('MESSAGE_INVALID', { reason: 'copies-printed', copiesPrinted: msg.copiesPrinted, copies: state.copies });
     }
-    const record = await this.deps.ledger.outcome(msg.issuanceId, msg.outcome, msg.copiesPrinted, this.deps.now());
+    let record;
+    try {
+      record = await this.deps.ledger.outcome(msg.issuanceId, msg.outcome, msg.copiesPrinted, this.deps.now());
+    } catch (err) {
+      // Not recorded (the database stayed out of reach): the report is kept, and
+      // recorded as the kiosk sent it when the kiosk leaves, not turned into 'failed'.
+      if (this.state.step === 'delivered') this.state.reported = { outcome: msg.outcome, copiesPrinted: msg.copiesPrinted };
+      throw err;
+    }
     this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
     this.state = { step: 'authenticated', sessionId: state.sessionId, card: state.card, city: state.city };
     const log = this.deps.log.child({ issuanceId: msg.issuanceId, kioskId: this.kiosk.kioskId });
     log.info({ event: 'outcome', outcome: record.outcome, copiesPrinted: record.copiesPrinted, failureCode: msg.failureCode }, 'issuance outcome');
     this.send({ type: 'issue.recorded', sessionId: state.sessionId, issuanceId: msg.issuanceId, outcome: msg.outcome, charged: record.charged });
     // The city keeps its 交付記録 from this; a lost notice must not block the kiosk.
-    this.deps.cities
-      .outcome(state.city, { issuanceId: msg.issuanceId, outcome: record.outcome === 'printed' ? 'printed' : 'failed', copiesPrinted: record.copiesPrinted })
-      .catch((e) => log.warn({ code: (e as KonbiniError).code }, 'city outcome not delivered'));
+    this.notifyCity(state.city, record, log);
   }
 }

@@ -59,9 +59,110 @@ async function openPglite(dataDir?: string): Promise<SqlDb> {
   };
 }
 
+/**
+ * Errors after which the connection is gone (server restarted or failed over, a
+ * backend terminated, the network cut), not the statement refused: the pool drops
+ * the connection and an idempotent operation may simply be run again.
+ */
+export function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (/^(08|57P0)/.test(code)) return true; // connection_exception, admin/crash shutdown, cannot_connect_now
+  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTCONN', 'ERR_STREAM_DESTROYED'].includes(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|read-only|recovery/i.test(message) || code === '25006';
+}
+
+/**
+ * Run an idempotent database operation, again after a lost connection, with a
+ * growing pause, until it succeeds or `deadlineMs` has passed (then the last error).
+ * A refusal by the server (a constraint, a bad statement) is thrown at once.
+ */
+export async function retryLostConnection<T>(fn: () => Promise<T>, deadlineMs = 20_000, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionLost(err) || Date.now() - started > deadlineMs) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (attempt - 1), 1000)));
+    }
+  }
+}
+
+/**
+ * `postgres://h1:p1,h2:p2/db?target_session_attrs=read-write`: the hosts in order;
+ * node-postgres takes one host, so the pool's clients are made here, each for the
+ * host that last answered as a primary, and a client that finds itself on a
+ * standby (in recovery, read-only) fails its connect and moves on to the next.
+ */
+export function parseHosts(url: string): { hosts: { host: string; port: number }[]; readWrite: boolean; single: string[] } {
+  const m = /^(postgres(?:ql)?:\/\/)([^@/]*@)?([^/?]*)(.*)$/.exec(url);
+  if (!m) return { hosts: [], readWrite: false, single: [url] };
+  const [, scheme, userinfo = '', hostlist, rest] = m;
+  const hosts = hostlist!.split(',').map((h) => {
+    const at = h.lastIndexOf(':');
+    return at > 0 && !h.endsWith(']') ? { host: h.slice(0, at), port: Number(h.slice(at + 1)) } : { host: h, port: 5432 };
+  });
+  const params = new URLSearchParams(rest!.split('?')[1] ?? '');
+  const readWrite = params.get('target_session_attrs') === 'read-write' || params.get('target_session_attrs') === 'primary';
+  params.delete('target_session_attrs');
+  const path = rest!.split('?')[0]!;
+  const query = params.toString();
+  const single = hosts.map((h) => `${scheme}${userinfo}${h.host}:${h.port}${path}${query ? `?${query}` : ''}`);
+  return { hosts, readWrite, single };
+}
+
 async function openPostgres(url: string): Promise<SqlDb> {
   const pg = (await import('pg')).default;
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const { single, readWrite } = parseHosts(url);
+  let current = 0;
+  // One host: node-postgres as it is. Several: each new client tries the host that
+  // last worked first, then the others, and keeps the first primary it finds.
+  class FailoverClient extends pg.Client {
+    // pg-pool calls connect(callback)
+    override connect(): Promise<import('pg').Client>;
+    override connect(callback: (err: Error | null, c?: import('pg').Client) => void): void;
+    override connect(callback?: (err: Error | null, c?: import('pg').Client) => void): Promise<import('pg').Client> | void {
+      const p = this.failover();
+      if (!callback) return p;
+      p.then((c) => callback(null, c), (err: Error) => callback(err));
+    }
+    private async failover(): Promise<import('pg').Client> {
+      let lastErr: unknown;
+      let found = -1;
+      for (let i = 0; i < single.length && found < 0; i++) {
+        const idx = (current + i) % single.length;
+        const probe = new pg.Client({ connectionString: single[idx], connectionTimeoutMillis: 5000 });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          if (readWrite && (await probe.query('SELECT pg_is_in_recovery() AS r')).rows[0]?.r) {
+            throw Object.assign(new Error('host is read-only (in recovery)'), { code: '25006' });
+          }
+          found = idx;
+        } catch (err) {
+          lastErr = err;
+        } finally {
+          await probe.end().catch(() => undefined);
+        }
+      }
+      if (found < 0) throw lastErr;
+      current = found;
+      // this client (the one the pool holds) connects to the host just found
+      const u = new URL(single[found]!);
+      const self = this as unknown as { host: string; port: number };
+      self.host = u.hostname;
+      self.port = Number(u.port || 5432);
+      await super.connect();
+      return this;
+    }
+  }
+  const pool =
+    single.length > 1
+      ? new pg.Pool({ connectionString: single[0], max: 4, connectionTimeoutMillis: 10_000, Client: FailoverClient as unknown as typeof pg.Client })
+      : new pg.Pool({ connectionString: single[0], max: 4, connectionTimeoutMillis: 10_000 });
   // A pool error on an idle client must not crash the centre; the next query reports it.
   pool.on('error', () => undefined);
   const query = async <R,>(sql: string, params?: unknown[]) => ({ rows: (await pool.query(sql, params as unknown[])).rows as R[] });
@@ -70,22 +171,33 @@ async function openPostgres(url: string): Promise<SqlDb> {
     query,
     async transaction(fn) {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: a backend terminated between two
+      // statements would otherwise be an uncaught 'error' event.
+      let lost: unknown;
+      const onError = (err: unknown) => {
+        lost = err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const out = await fn({ query: async (sql, params) => ({ rows: (await client.query(sql, params as unknown[])).rows as never[] }) });
         await client.query('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((e: unknown) => {
+          lost ??= e;
+        });
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // a broken connection is dropped, not handed to the next query
+        client.release(lost ? (lost as Error) : undefined);
       }
     },
     exec: async (sql) => {
       await pool.query(sql);
     },
-    listen: (channel, onMessage, onReconnect) => listenPostgres(pg, url, channel, onMessage, onReconnect),
+    listen: (channel, onMessage, onReconnect) => listenPostgres(pg, single, channel, onMessage, onReconnect),
     close: () => pool.end(),
   };
 }
@@ -93,7 +205,7 @@ async function openPostgres(url: string): Promise<SqlDb> {
 /** A dedicated connection for LISTEN (a pooled one would be handed to queries). */
 async function listenPostgres(
   pg: typeof import('pg').default,
-  url: string,
+  urls: string[],
   channel: string,
   onMessage: (payload: string) => void,
   onReconnect?: () => void,
@@ -102,12 +214,15 @@ async function listenPostgres(
   let stopped = false;
   let client: import('pg').Client | undefined;
   let retry: NodeJS.Timeout | undefined;
+  let next = 0;
   const reconnectLater = () => {
     if (stopped) return;
     retry = setTimeout(() => void connect().then(() => onReconnect?.(), reconnectLater), 1000);
   };
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url });
+    // several hosts: the next one after each failure (a standby refuses LISTEN? it allows it, so check)
+    const url = urls[next % urls.length]!;
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
     c.on('notification', (n) => {
       if (n.channel === channel) onMessage(n.payload ?? '');
     });
@@ -121,8 +236,10 @@ async function listenPostgres(
     c.on('end', lost);
     try {
       await c.connect();
+      if (urls.length > 1 && (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0]?.r) throw new Error('host is read-only (in recovery)');
       await c.query(`LISTEN ${channel}`);
     } catch (err) {
+      next++;
       c.end().catch(() => undefined);
       throw err;
     }

@@ -26,6 +26,15 @@ export interface LedgerRecord {
   outcomeAt: string | null;
 }
 
+/** An outcome the city has not yet confirmed. */
+export interface CityNotice {
+  issuanceId: string;
+  cityCode: string;
+  outcome: 'printed' | 'failed';
+  copiesPrinted: number;
+  attempts: number;
+}
+
 export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'deliveredAt' | 'outcomeAt'>;
 
 export interface Ledger {
@@ -35,6 +44,16 @@ export interface Ledger {
   /** Idempotent by issuance id: a repeated outcome returns the first one unchanged. */
   outcome(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<LedgerRecord>;
   get(issuanceId: string): Promise<LedgerRecord | undefined>;
+  /**
+   * A durable ledger keeps each outcome's notice to the city until the city has it
+   * (`claimCityNotices` hands out the ones due, `cityNoticeDone` forgets one); and
+   * closes issuances left open by a centre instance that died (`closeAbandoned`).
+   * The in-memory ledger has none of these: its notices are sent once.
+   */
+  cityNoticeDone?(issuanceId: string): Promise<void>;
+  claimCityNotices?(limit?: number, leaseMs?: number): Promise<CityNotice[]>;
+  cityNoticeFailed?(issuanceId: string, attempts: number, error: string): Promise<void>;
+  closeAbandoned?(olderThanMs: number, now?: Date): Promise<LedgerRecord[]>;
   /** Release connections (no-op in memory). */
   close?(): Promise<void>;
 }

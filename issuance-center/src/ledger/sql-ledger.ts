@@ -1,8 +1,8 @@
 import { KonbiniError, type CertType } from '@konbini/protocol';
 import { GENESIS_HASH, recordFields, recordHash, verifyChain, type ChainedRecord, type VerifyReport } from './chain.js';
-import { openDb, type DbConfig, type Queryable, type SqlDb } from './db.js';
+import { openDb, retryLostConnection, type DbConfig, type Queryable, type SqlDb } from './db.js';
 import { settle, settlementRows, type CommissionRates, type Settlement } from './settlement.js';
-import { chargeFor, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
+import { chargeFor, type CityNotice, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
 
 /** Any constant: the key of the advisory lock that serialises schema setup across instances. */
 const MIGRATION_LOCK = 7_444_001;
@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS ledger_pending (
   document_sha256 text,
   requested_at timestamptz NOT NULL,
   delivered_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS ledger_city_notice (
+  issuance_id uuid PRIMARY KEY,
+  city_code text NOT NULL,
+  outcome text NOT NULL CHECK (outcome IN ('printed', 'failed')),
+  copies_printed integer NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  next_at timestamptz NOT NULL DEFAULT now(),
+  last_error text
 );
 `;
 
@@ -120,29 +129,45 @@ export class SqlLedger implements Ledger {
   }
 
   async begin(r: LedgerStart): Promise<void> {
-    await this.db.transaction(async (q) => {
-      const done = await q.query('SELECT 1 FROM ledger_record WHERE issuance_id = $1', [r.issuanceId]);
-      const ins = done.rows.length
-        ? { rows: [] }
-        : await q.query(
-            `INSERT INTO ledger_pending (issuance_id, city_code, kiosk_id, store_id, cert_type, copies, card_serial_hmac, status, requested_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8) ON CONFLICT (issuance_id) DO NOTHING RETURNING 1`,
-            [r.issuanceId, r.cityCode, r.kioskId, r.storeId, r.certType, r.copies, r.cardSerialHmac, r.requestedAt],
-          );
-      if (ins.rows.length === 0) throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
-    });
+    // Retried after a lost connection: a retry that finds its own row (same kiosk,
+    // same card HMAC, a fresh issuance id) is the first attempt having committed.
+    let attempt = 0;
+    await retryLostConnection(() =>
+      this.db.transaction(async (q) => {
+        attempt++;
+        const done = await q.query('SELECT 1 FROM ledger_record WHERE issuance_id = $1', [r.issuanceId]);
+        const ins = done.rows.length
+          ? { rows: [] }
+          : await q.query(
+              `INSERT INTO ledger_pending (issuance_id, city_code, kiosk_id, store_id, cert_type, copies, card_serial_hmac, status, requested_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8) ON CONFLICT (issuance_id) DO NOTHING RETURNING 1`,
+              [r.issuanceId, r.cityCode, r.kioskId, r.storeId, r.certType, r.copies, r.cardSerialHmac, r.requestedAt],
+            );
+        if (ins.rows.length === 0) {
+          const mine = await q.query(`SELECT 1 FROM ledger_pending WHERE issuance_id = $1 AND kiosk_id = $2 AND card_serial_hmac = $3 AND status = 'requested'`, [r.issuanceId, r.kioskId, r.cardSerialHmac]);
+          if (attempt > 1 && !done.rows.length && mine.rows.length) return;
+          throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
+        }
+      }),
+    );
   }
 
   async delivered(issuanceId: string, documentSha256: string, fee: number, at: Date = new Date()): Promise<void> {
-    const res = await this.db.query(
+    const res = await retryLostConnection(() => this.db.query(
       `UPDATE ledger_pending SET status = 'delivered', document_sha256 = $2, fee = $3, delivered_at = $4
        WHERE issuance_id = $1 AND status = 'requested' RETURNING 1`,
       [issuanceId, documentSha256, fee, at.toISOString()],
-    );
+    ));
     if (res.rows.length === 0 && !(await this.get(issuanceId))) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId });
   }
 
   async outcome(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<ChainedRecord> {
+    // Idempotent by issuance id, so safe to run again after a lost connection (even
+    // one lost during COMMIT: the second run finds the record and returns it).
+    return retryLostConnection(() => this.outcomeOnce(issuanceId, outcome, copiesPrinted, at));
+  }
+
+  private outcomeOnce(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<ChainedRecord> {
     return this.db.transaction(async (q) => {
       // The chain lock first: every check below happens with the chain held.
       const head = (await q.query('SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE')).rows[0];
@@ -168,15 +193,70 @@ export class SqlLedger implements Ledger {
       await insertRecord(q, rec);
       await q.query('DELETE FROM ledger_pending WHERE issuance_id = $1', [issuanceId]);
       await q.query('UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1', [rec.seq, rec.hash]);
+      // The city's 交付記録 must learn this outcome: kept until the city confirms it.
+      await q.query(
+        `INSERT INTO ledger_city_notice (issuance_id, city_code, outcome, copies_printed, next_at) VALUES ($1, $2, $3, $4, now() + interval '5 seconds')
+         ON CONFLICT (issuance_id) DO NOTHING`,
+        [rec.issuanceId, rec.cityCode, rec.outcome, rec.copiesPrinted],
+      );
       return rec;
     });
   }
 
   async get(issuanceId: string): Promise<LedgerRecord | undefined> {
-    const done = await this.db.query('SELECT * FROM ledger_record WHERE issuance_id = $1', [issuanceId]);
-    if (done.rows[0]) return fromRecordRow(done.rows[0]);
-    const pending = await this.db.query('SELECT * FROM ledger_pending WHERE issuance_id = $1', [issuanceId]);
-    return pending.rows[0] ? fromPendingRow(pending.rows[0]) : undefined;
+    return retryLostConnection(async () => {
+      const done = await this.db.query('SELECT * FROM ledger_record WHERE issuance_id = $1', [issuanceId]);
+      if (done.rows[0]) return fromRecordRow(done.rows[0]);
+      const pending = await this.db.query('SELECT * FROM ledger_pending WHERE issuance_id = $1', [issuanceId]);
+      return pending.rows[0] ? fromPendingRow(pending.rows[0]) : undefined;
+    });
+  }
+
+  /** The city confirmed (or cannot ever take) this outcome: forget the notice. */
+  async cityNoticeDone(issuanceId: string): Promise<void> {
+    await retryLostConnection(() => this.db.query('DELETE FROM ledger_city_notice WHERE issuance_id = $1', [issuanceId]));
+  }
+
+  /**
+   * Notices due for another attempt, leased to this caller for `leaseMs` (another
+   * instance does not take them meanwhile; a crash only delays them by the lease).
+   */
+  async claimCityNotices(limit = 20, leaseMs = 30_000): Promise<CityNotice[]> {
+    const rows = (
+      await this.db.query(
+        `UPDATE ledger_city_notice SET next_at = now() + ($2::int * interval '1 millisecond'), attempts = attempts + 1
+         WHERE issuance_id IN (SELECT issuance_id FROM ledger_city_notice WHERE next_at <= now() ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING issuance_id, city_code, outcome, copies_printed, attempts`,
+        [limit, leaseMs],
+      )
+    ).rows;
+    return rows.map((r) => ({
+      issuanceId: String(r.issuance_id),
+      cityCode: String(r.city_code),
+      outcome: String(r.outcome) as 'printed' | 'failed',
+      copiesPrinted: Number(r.copies_printed),
+      attempts: Number(r.attempts),
+    }));
+  }
+
+  /** Try again later: back off with the attempts, at most a minute. */
+  async cityNoticeFailed(issuanceId: string, attempts: number, error: string): Promise<void> {
+    const delay = Math.min(1000 * 2 ** Math.min(attempts, 6), 60_000);
+    await this.db.query(`UPDATE ledger_city_notice SET next_at = now() + ($2::int * interval '1 millisecond'), last_error = $3 WHERE issuance_id = $1`, [issuanceId, delay, error.slice(0, 64)]);
+  }
+
+  /**
+   * Issuances still open long after any kiosk session could have ended (the
+   * centre instance that held it died): recorded failed, never charged, and the
+   * city told (DESIGN §5 invariant 6: charged only when a printed outcome came).
+   */
+  async closeAbandoned(olderThanMs: number, now: Date = new Date()): Promise<ChainedRecord[]> {
+    const ids = (
+      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE requested_at < $1 ORDER BY requested_at LIMIT 50`, [new Date(now.getTime() - olderThanMs).toISOString()])
+    ).rows.map((r) => String(r.issuance_id));
+    const out: ChainedRecord[] = [];
+    for (const id of ids) out.push(await this.outcome(id, 'failed', 0, now));
+    return out;
   }
 
   /** Final records in chain order, optionally for outcomes in [from, to). */
