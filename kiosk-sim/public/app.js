@@ -227,11 +227,20 @@ const SCREENS = {
     };
   },
   printing(s) {
-    const p = s.printing ?? { done: 0, total: 1 };
+    const p = s.printing ?? { done: 0, total: 1, front: { done: 0, total: 0 }, back: { done: 0, total: 0 } };
+    const bar = (side, label) => {
+      const x = p[side];
+      if (!x || !x.total) return '';
+      return `<div class="side" data-side="${side}"><span class="side-label">${label}</span>
+        <div class="progress" role="progressbar" aria-label="${label}" aria-valuemin="0" aria-valuemax="${x.total}" aria-valuenow="${x.done}" data-pct="${Math.round((100 * x.done) / x.total)}"><div></div></div>
+        <span class="side-count" data-testid="${side}-count">${tt('pages', { done: x.done, total: x.total })}</span></div>`;
+    };
     return {
       body: `<div class="wait"><h1>${tt('printingTitle')}</h1>
-        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="${p.total}" aria-valuenow="${p.done}"><div style="width:${Math.round((100 * p.done) / p.total)}%"></div></div>
-        <p>${tt('printingProgress', { done: p.done, total: p.total })}</p><p class="hint">${tt('printingHint')}</p></div>`,
+        <p class="copies-done" data-testid="copies-done">${tt('printingProgress', { done: p.done, total: p.total })}</p>
+        <div class="sides">${bar('front', tt('sideFront'))}${bar('back', tt('sideBack'))}</div>
+        ${p.back?.total ? `<p class="hint">${tt('twoSidedHint')}</p>` : ''}
+        <p class="hint">${tt('printingHint')}</p></div>`,
       foot: footer(),
     };
   },
@@ -294,6 +303,10 @@ function render() {
   $('screen').dataset.screen = s.screen;
   $('kiosk').dataset.screen = s.screen;
   $('foot').innerHTML = view.foot;
+  // The page's CSP allows no inline style attributes: bar widths are set from here.
+  document.querySelectorAll('#kiosk .progress[data-pct]').forEach((el) => {
+    el.firstElementChild.style.width = `${el.dataset.pct}%`;
+  });
   // Keep keyboard focus where it was within one screen; on a new screen, start at the primary control.
   let target = null;
   if (prevScreen === s.screen && prevFocus && prevFocus !== '#screen') target = document.querySelector(prevFocus);

@@ -297,6 +297,7 @@ async function issue(args: string[]): Promise<number> {
     }
     const result = await runIssuance({ kioskId: cfg.kioskId, centreOrigin: cfg.centreOrigin, ...(cfg.documentTrust ? { documentTrust: cfg.documentTrust } : {}) }, reader, centre, printer, ui, interrupted.signal);
     out(`printed issuance=${result.issuanceId} type=${result.certType} copies=${result.copies} charged=${result.charged}`);
+    if (!result.reported) out('the centre could not be told (line dropped after printing): it records the issuance as not charged');
     for (const s of result.sheets) out(`sheet ${s}`);
     return 0;
   } finally {

@@ -13,6 +13,7 @@ import {
 import type { CardReader } from '../reader/card-reader.js';
 import type { CentreConnection } from '../centre/connection.js';
 import type { Printer, PrintResult } from '../printer/printer.js';
+import { printPlan } from '../printer/print-plan.js';
 import { runIssuance, type IssuanceConfig, type IssuanceResult, type IssuanceStep, type KioskUi } from '../session/issuance.js';
 import type { DocumentBuffer } from '../session/document-buffer.js';
 import { COINS, LANGUAGES, type Lang, type ScreenAction, type ScreenName, type ScreenState } from './state.js';
@@ -111,11 +112,19 @@ export class KioskScreen extends EventEmitter {
     failed: 0,
     timeouts: 0,
     cancelled: 0,
+    /** Printed while the centre could not be told (see `unreported`). */
+    unreported: 0,
     printer: { jobs: 0, copies: 0, jams: 0, outOfPaper: 0 },
     errors: {} as Record<string, number>,
   };
   /** Test hook: the results of finished issuances (ids and counts only). */
-  readonly results: { issuanceId: string; copies: number; charged: number; fee: number }[] = [];
+  readonly results: { issuanceId: string; copies: number; charged: number; fee: number; reported: boolean }[] = [];
+  /**
+   * Printed, but the line to the centre dropped before the centre recorded it (the
+   * centre then records it failed, not charged): ids for the operator's settlement,
+   * also in the log ('outcome-unreported'); maintenance staff see the count only.
+   */
+  readonly unreported: { issuanceId: string; copies: number; at: string }[] = [];
 
   constructor(private readonly opts: KioskScreenOptions) {
     super();
@@ -444,8 +453,13 @@ export class KioskScreen extends EventEmitter {
 
   private finished(r: IssuanceResult): void {
     this.counters.printed += 1;
-    this.results.push({ issuanceId: r.issuanceId, copies: r.copies, charged: r.charged, fee: r.fee });
+    this.results.push({ issuanceId: r.issuanceId, copies: r.copies, charged: r.charged, fee: r.fee, reported: r.reported });
     this.opts.log?.('printed', { issuanceId: r.issuanceId, copies: r.copies });
+    if (!r.reported) {
+      this.counters.unreported += 1;
+      this.unreported.push({ issuanceId: r.issuanceId, copies: r.copies, at: new Date().toISOString() });
+      this.opts.log?.('outcome-unreported', { issuanceId: r.issuanceId, copies: r.copies });
+    }
   }
 
   private failed(ses: Session, e: KonbiniError): void {
@@ -506,9 +520,11 @@ export class KioskScreen extends EventEmitter {
           case 'paid':
             ses.paidStep = true;
             break;
-          case 'printing':
-            this.set('printing', { printing: { done: 0, total: this.s.choice?.copies ?? 1 } });
+          case 'printing': {
+            const total = this.s.choice?.copies ?? 1;
+            this.set('printing', { printing: { done: 0, total, front: { done: 0, total: 0 }, back: { done: 0, total: 0 } } });
             break;
+          }
           case 'printed':
             // The paper is out: from here nothing is owed back.
             ses.paid = 0;
@@ -551,9 +567,21 @@ export class KioskScreen extends EventEmitter {
     return {
       print: async (issuanceId: string, pdf: Buffer, copies: number): Promise<PrintResult> => {
         this.lastPrintedDocument = new WeakRef(pdf);
-        for (let done = 0; done < copies; done++) {
-          if (this.s.screen === 'printing') this.update({ printing: { done, total: copies } });
-          await new Promise((r) => setTimeout(r, this.printMsPerCopy));
+        // Page by page, as the sheets come out: fronts, and each copy's back on the reverse of its last sheet.
+        const plan = printPlan(pdf, copies);
+        const side = { front: { done: 0, total: plan.fronts }, back: { done: 0, total: plan.backs } };
+        const show = (done: number) => {
+          if (this.s.screen === 'printing') this.update({ printing: { done, total: copies, front: { ...side.front }, back: { ...side.back } } });
+        };
+        show(0);
+        const msPerPage = this.printMsPerCopy / Math.max(1, plan.pages.length / copies);
+        for (let i = 0; i < plan.pages.length; i++) {
+          await new Promise((r) => setTimeout(r, msPerPage));
+          const page = plan.pages[i]!;
+          side[page.side].done += 1;
+          // a copy is done when its last page is
+          const next = plan.pages[i + 1];
+          show(next && next.copy === page.copy ? page.copy - 1 : page.copy);
         }
         const c = this.counters.printer;
         c.jobs += 1;
@@ -566,7 +594,7 @@ export class KioskScreen extends EventEmitter {
           throw err;
         }
         c.copies += result.copiesPrinted;
-        this.update({ printing: { done: copies, total: copies } });
+        show(copies);
         return result;
       },
     };

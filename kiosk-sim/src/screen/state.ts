@@ -55,7 +55,12 @@ export interface ScreenState {
   choice?: { certType: string; options: CertOptions; copies: number; feePerCopy: number; picked?: string[] };
   pay?: { fee: number; inserted: number; short: number | null };
   change?: number;
-  printing?: { done: number; total: number };
+  /**
+   * Copies done of total, and per side of the two-sided print: the fronts (the
+   * certificate's pages) and the backs (one verification page per copy, on the
+   * reverse of its last sheet); backs total 0 when the document has none.
+   */
+  printing?: { done: number; total: number; front: { done: number; total: number }; back: { done: number; total: number } };
   error?: { code: ErrorCode; ja: string; en: string; triesLeft?: number };
 }
 

@@ -68,7 +68,10 @@ export interface IssuanceResult {
   certType: string;
   copies: number;
   fee: number;
+  /** What the centre recorded as charged (0 when it could not be told). */
   charged: number;
+  /** The centre was told the outcome (false: the line dropped after printing). */
+  reported: boolean;
   sheets: string[];
 }
 
@@ -167,17 +170,28 @@ export async function runIssuance(
       doc.wipe();
       ui.step('wiped', { issuanceId: accepted.issuanceId });
     }
-    ui.step('printed', { issuanceId: accepted.issuanceId, copies: printed.copiesPrinted });
-    centre.send({ type: 'issue.outcome', sessionId, issuanceId: accepted.issuanceId, outcome: 'printed', copiesPrinted: printed.copiesPrinted });
+    // The paper is out: from here on nothing may be reported as failed.
     delivered = null;
-    const recorded = await centre.next(['issue.recorded']);
-    centre.send({ type: 'session.end', sessionId });
+    ui.step('printed', { issuanceId: accepted.issuanceId, copies: printed.copiesPrinted });
+    let recorded: { charged: number } | null = null;
+    try {
+      centre.send({ type: 'issue.outcome', sessionId, issuanceId: accepted.issuanceId, outcome: 'printed', copiesPrinted: printed.copiesPrinted });
+      recorded = await centre.next(['issue.recorded'], 10_000);
+      centre.send({ type: 'session.end', sessionId });
+    } catch {
+      // The line dropped after printing. The resident has the paper; the centre,
+      // which lost the session before hearing "printed", records the issuance as
+      // failed and not charged (DESIGN §5 invariant 6: never charged without a
+      // report). The protocol has no message to report it later on a new session,
+      // so the kiosk keeps the ids for the operator (KioskScreen.unreported).
+    }
     return {
       issuanceId: accepted.issuanceId,
       certType: accepted.certType,
       copies: printed.copiesPrinted,
       fee: accepted.fee,
-      charged: recorded.charged,
+      charged: recorded?.charged ?? 0,
+      reported: recorded !== null,
       sheets: printed.sheets,
     };
   } catch (err) {

@@ -31,13 +31,17 @@ export interface WatchedLine {
   /** Every document as the kiosk received it (copies owned by the test), by issuance id. */
   documents: Map<string, Buffer>;
   fault: LineFault | null;
+  /** Destroys the socket of the line opened last (the cable pulled). */
+  terminate(): void;
 }
 
 export function watchedLine(open: () => Promise<CentreConnection>, fault: LineFault | null = null): WatchedLine {
-  const line: WatchedLine = { connect: async () => wrap(await open()), documents: new Map(), fault };
+  let last: { terminate(): void } | null = null;
+  const line: WatchedLine = { connect: async () => wrap(await open()), documents: new Map(), fault, terminate: () => last?.terminate() };
   function wrap(conn: CentreConnection): CentreConnection {
     let current: { issuanceId: string; doc: DocumentBuffer; chunks: Buffer[] } | null = null;
     const ws = (conn as unknown as { ws: { terminate(): void } }).ws;
+    last = ws;
     return new Proxy(conn, {
       get(target, prop, receiver) {
         if (prop === 'expectDocument') {
