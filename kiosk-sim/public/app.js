@@ -417,8 +417,29 @@ async function refreshControls() {
     sel.addEventListener('change', () => showPin());
   }
   showPin();
+  if (r.reader?.kind === 'pcsc') {
+    // A real PC/SC reader: what pcscd reports, no buttons (the card goes on the reader itself).
+    pcscMode = true;
+    $('card-insert').hidden = true;
+    $('card-remove').hidden = true;
+    $('pcsc-hint').hidden = false;
+    $('reader-status').dataset.kind = 'pcsc';
+    $('reader-status').dataset.present = String(r.reader.cardPresent);
+    $('reader-status').textContent = r.reader.name
+      ? `PC/SC reader: ${r.reader.name} — ${r.reader.cardPresent ? 'card present' : 'no card'}`
+      : 'PC/SC reader: waiting for pcscd to report it';
+    return;
+  }
   $('reader-status').textContent = r.inReader ? `Card in reader: ${r.inReader}` : 'Reader empty';
 }
+// With PC/SC the reader's name appears when pcscd reports it: look again now and then.
+let pcscMode = false;
+setInterval(() => {
+  if (pcscMode) {
+    lastPresent = null;
+    refreshControls();
+  }
+}, 1500);
 function showPin() {
   const c = cards.find((x) => x.cardId === $('card-select').value);
   $('pin-hint').textContent = c ? `PIN ${c.pin} · tries left ${c.triesLeft}` : '';

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { VirtualCard } from '../card/virtual-card.js';
 import { readCardFile } from '../card/card-file.js';
 import { InProcessReader } from '../reader/in-process-reader.js';
+import type { CardReader } from '../reader/card-reader.js';
 import { CentreConnection, type CentreTls } from '../centre/connection.js';
 import { TrayPrinter, type Printer } from '../printer/printer.js';
 import { KioskScreen } from './kiosk-screen.js';
@@ -40,12 +41,19 @@ export interface ScreenOptions {
   log?: (event: string, fields: Record<string, string | number>) => void;
   /** Maintenance screen at /maintenance; without it the kiosk has none. */
   maintenance?: MaintenanceOptions;
+  /**
+   * The card reader (e.g. a PcscReader for `--reader pcsc[:name]`); closed with the
+   * screen. Default: an in-process reader that the demo panel's buttons put cards into.
+   */
+  reader?: CardReader;
 }
 
 export interface ScreenServer {
   app: FastifyInstance;
   kiosk: KioskScreen;
-  reader: InProcessReader;
+  reader: CardReader;
+  /** The in-process reader the demo buttons use, or null with a real (PC/SC) reader. */
+  demoReader: InProcessReader | null;
   spoolDir: string;
   trayDir: string;
   /** Listens (127.0.0.1 unless told) and resolves with the page's URL. */
@@ -70,7 +78,8 @@ const CARD_ID = /^[A-Za-z0-9_-]{1,40}$/;
  * demo, card controls that place and take away the fixtures' virtual cards.
  */
 export function buildScreen(options: ScreenOptions): ScreenServer {
-  const reader = new InProcessReader({ name: 'kiosk-screen' });
+  const demoReader = options.reader ? null : new InProcessReader({ name: 'kiosk-screen' });
+  const reader: CardReader = options.reader ?? demoReader!;
   const spoolDir = join(options.workDir, options.kioskId, 'spool');
   const trayDir = options.trayDir ?? join(options.workDir, options.kioskId, 'tray');
   let nextFault: PrinterFault | null = null;
@@ -167,13 +176,19 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
       .sort()
       .map((f) => readCardFile(join(options.cardsDir, f)))
       .map((p) => ({ cardId: p.cardId, holder: p.holderName, pin: p.jpki.authPin, scenario: p.scenario, triesLeft: p.state.authPinTries }));
-    return { inReader: reader.currentCard ? insertedId : null, cards };
+    return {
+      // What the demo panel shows about the reader: with PC/SC, what pcscd reports.
+      reader: demoReader ? { kind: 'in-process' } : { kind: 'pcsc', name: reader.name || null, cardPresent: reader.cardPresent },
+      inReader: demoReader?.currentCard ? insertedId : null,
+      cards,
+    };
   });
   let insertedId: string | null = null;
   app.post<{ Body: { cardId: string } }>(
     '/api/card/insert',
     { schema: { body: { type: 'object', additionalProperties: false, required: ['cardId'], properties: { cardId: { type: 'string', pattern: CARD_ID.source } } } } },
     async (req, reply) => {
+      if (!demoReader) return reply.code(409).send({ ok: false, reason: 'a PC/SC reader: place the card on it (kiosk-sim card insert for a virtual card)' });
       if (reader.cardPresent) return reply.code(409).send({ ok: false, reason: 'a card is already in the reader' });
       let card: VirtualCard;
       try {
@@ -181,13 +196,14 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
       } catch {
         return reply.code(404).send({ ok: false, reason: 'no such card' });
       }
-      reader.insert(card);
+      demoReader.insert(card);
       insertedId = req.body.cardId;
       return { ok: true };
     },
   );
-  app.post('/api/card/remove', async () => {
-    reader.remove();
+  app.post('/api/card/remove', async (_req, reply) => {
+    if (!demoReader) return reply.code(409).send({ ok: false, reason: 'a PC/SC reader: take the card off it (kiosk-sim card remove for a virtual card)' });
+    demoReader.remove();
     insertedId = null;
     return { ok: true };
   });
@@ -250,6 +266,7 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     app,
     kiosk,
     reader,
+    demoReader,
     spoolDir,
     trayDir,
     async listen(port = 0, host = '127.0.0.1') {

@@ -149,7 +149,7 @@ t.test('at the kiosk: a forged or unsigned document is not paid for, not printed
         await screen.close();
         rmSync(dir, { recursive: true, force: true });
       });
-      screen.reader.insert(VirtualCard.fromFile(stack.cardFile(card)));
+      screen.demoReader!.insert(VirtualCard.fromFile(stack.cardFile(card)));
       await walk(screen.kiosk, card.jpki.authPin, 'confirm');
       screen.kiosk.act({ action: 'confirm', seq: screen.kiosk.state.seq });
       await reach(screen.kiosk, 'error');

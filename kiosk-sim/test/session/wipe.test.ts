@@ -49,7 +49,7 @@ async function kiosk(t: Tap.Test, fault: LineFault | null = null, idleMs = 30_00
       docs.push(doc);
     },
   });
-  screen.reader.insert(VirtualCard.fromFile(stack.cardFile(card)));
+  screen.demoReader!.insert(VirtualCard.fromFile(stack.cardFile(card)));
   t.teardown(async () => {
     await screen.close();
     rmSync(dir, { recursive: true, force: true });
@@ -81,7 +81,7 @@ let printedPdf: Buffer | null = null;
 t.test('printed', async (t) => {
   const k = await kiosk(t);
   await walk(k.screen.kiosk, pin, 'paid');
-  k.screen.reader.remove();
+  k.screen.demoReader!.remove();
   await reach(k.screen.kiosk, 'take');
   await k.screen.kiosk.idle();
   t.equal(k.screen.kiosk.results.length, 1);
@@ -133,7 +133,7 @@ t.test('card left on the reader after paying, time-out: nothing prints, not even
   await walk(k.screen.kiosk, pin, 'paid');
   await reach(k.screen.kiosk, 'start', 5000);
   await k.screen.kiosk.idle();
-  k.screen.reader.remove();
+  k.screen.demoReader!.remove();
   await new Promise((r) => setTimeout(r, 300));
   wiped(t, k, false);
 });
@@ -141,7 +141,7 @@ t.test('card left on the reader after paying, time-out: nothing prints, not even
 t.test('card removed at payment: CARD_REMOVED, wiped', async (t) => {
   const k = await kiosk(t);
   await walk(k.screen.kiosk, pin, 'pay');
-  k.screen.reader.remove();
+  k.screen.demoReader!.remove();
   await reach(k.screen.kiosk, 'error');
   t.equal(k.screen.kiosk.state.error?.code, 'CARD_REMOVED');
   await k.screen.kiosk.idle();
