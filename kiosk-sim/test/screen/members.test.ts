@@ -110,7 +110,16 @@ t.test('世帯の一部: pick the spouse and one child by 続柄 and year, confi
   t.match(await p.textContent(`#kiosk [data-ref="${self.ref}"]`), /You/);
   t.match(await p.textContent(`#kiosk [data-ref="${self.ref}"]`), /born 1979/);
   await k.shot('06-members-en');
-  await k.tap('#kiosk [data-lang="ja"]');
+  // Every language: the labels fit their buttons (no text cut off or spilling out).
+  for (const lang of ['zh', 'ko', 'pt', 'es', 'vi', 'ja']) {
+    await k.tap(`#kiosk [data-lang="${lang}"]`);
+    await p.waitForSelector(`#kiosk [data-lang="${lang}"][aria-pressed="true"]`);
+    const spill = await p.$$eval('#kiosk [data-action="set-member"], #kiosk .members-head p', (els) =>
+      els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).map((e) => e.textContent));
+    t.same(spill, [], `${lang}: every label fits`);
+    t.equal(await p.locator('#kiosk .you').count(), 1, `${lang}: the holder marked`);
+    await k.shot(`07-members-${lang}`);
+  }
   await p.waitForFunction(() => /証明書に載せる人/.test(document.getElementById('screen')!.textContent!));
   await k.tap('#kiosk [data-action="members-ok"]');
   await k.shows('copies');
