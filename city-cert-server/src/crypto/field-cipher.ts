@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomFillSync, type KeyObject } from 'node:crypto';
 import { KonbiniError } from '@konbini/protocol';
 
 /*
@@ -34,14 +34,25 @@ function nextNonce(): Buffer {
 }
 
 export class FieldCipher {
-  readonly #key: Buffer;
+  // a KeyObject: OpenSSL gets the key once, not once per value (a full load seals millions)
+  readonly #key: KeyObject;
   readonly #macKey: Buffer;
 
   constructor(dataKey: Buffer) {
     if (dataKey.length !== 32) throw new KonbiniError('REPLICA_KEY_UNAVAILABLE', { reason: 'data-key-length' });
     // a private copy: the caller's buffer may be wiped
-    this.#key = Buffer.from(dataKey);
+    this.#key = createSecretKey(Buffer.from(dataKey));
     this.#macKey = Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), 'konbini replica mac v1', 32));
+  }
+
+  /**
+   * The data key, for this process's own sealing threads only (sync/seal-workers.ts,
+   * handed over in memory, never written anywhere): a copy the caller wipes. Null
+   * for a subclass (a benchmark's baseline), which a worker could not reproduce.
+   */
+  static keyForWorkers(cipher: FieldCipher): Buffer | null {
+    if (Object.getPrototypeOf(cipher) !== FieldCipher.prototype) return null;
+    return cipher.#key.export();
   }
 
   /**
@@ -66,8 +77,14 @@ export class FieldCipher {
     const c = createCipheriv('aes-256-gcm', this.#key, nonce);
     c.setAAD(aad(table, column, rowId));
     const body = c.update(plain);
-    const fin = c.final();
-    return Buffer.concat([Buffer.of(VERSION), nonce, body, fin, c.getAuthTag()]);
+    c.final(); // GCM is a stream mode: final() adds no bytes
+    // one allocation for the envelope: version ‖ nonce ‖ ciphertext ‖ tag
+    const out = Buffer.allocUnsafe(1 + NONCE + body.length + TAG);
+    out[0] = VERSION;
+    nonce.copy(out, 1);
+    body.copy(out, 1 + NONCE);
+    c.getAuthTag().copy(out, 1 + NONCE + body.length);
+    return out;
   }
 
   open(table: string, column: string, rowId: string, envelope: Buffer): Buffer {

@@ -14,6 +14,19 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
   /** The replica's data key once unlocked (crypto/replica-keys.ts); the same on the Db and its transactions. */
   readonly keys?: ReplicaKeys;
+  /**
+   * `COPY <table> (<columns>) FROM STDIN` with `data` in COPY's text format (bulk
+   * loads). Inside a transaction it is part of it: a refused row aborts the whole
+   * transaction. PGlite reads it as COPY FROM '/dev/blob', a server through the
+   * COPY protocol (pg-copy-streams). Absent where a Queryable cannot COPY.
+   */
+  copyFrom?(sql: string, data: Buffer): Promise<void>;
+}
+
+/** `COPY … FROM STDIN` as PGlite reads it: the data comes as a blob. */
+export function pgliteCopySql(sql: string): string {
+  if (!/\bFROM STDIN\b/i.test(sql)) throw new Error('copyFrom: COPY … FROM STDIN expected');
+  return sql.replace(/\bFROM STDIN\b/i, "FROM '/dev/blob'");
 }
 
 export interface TransactionOptions {
@@ -81,6 +94,9 @@ class PgliteDb implements Db {
           query: async <R>(sql: string, params: unknown[] = []) => (await tx.query<R>(sql, params)).rows,
           exec: async (sql: string) => {
             await tx.exec(sql);
+          },
+          copyFrom: async (sql: string, data: Buffer) => {
+            await tx.query(pgliteCopySql(sql), [], { blob: new Blob([data]) });
           },
         };
         return fn(q);

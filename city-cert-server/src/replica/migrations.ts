@@ -4,6 +4,7 @@ import { APPLY_CHANGES_SEALED_SQL } from './apply-changes-sealed.sql.js';
 import { unlockReplica } from '../crypto/replica-keys.js';
 import type { Db } from './db.js';
 import { CENTRE_OUTBOX_SQL } from '../outbox/schema.js';
+import { SEAL_SEX_RELATIONSHIP_SQL, sealLeftovers } from './seal-sex-relationship.js';
 
 /*
  * Personal fields become AES-256-GCM envelopes (bytea, crypto/field-cipher.ts),
@@ -162,6 +163,8 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
   { id: '0004-protection-at-rest', sql: PROTECTION_AT_REST_SQL },
   // card link changes waiting for the centre's card directory (outbox/, issue 5 item 4)
   { id: '0005-centre-outbox', sql: CENTRE_OUTBOX_SQL },
+  // 性別 and 続柄 sealed too (seal-sex-relationship.ts); existing rows are sealed after the unlock
+  { id: '0006-seal-sex-relationship', sql: SEAL_SEX_RELATIONSHIP_SQL },
 ];
 
 /**
@@ -172,6 +175,7 @@ export const MIGRATIONS: readonly { id: string; sql: string }[] = [
 export async function migrate(db: Db): Promise<string[]> {
   const applied = await applyMigrations(db);
   await unlockReplica(db);
+  await sealLeftovers(db);
   return applied;
 }
 

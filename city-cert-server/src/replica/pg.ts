@@ -1,4 +1,7 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import type { Db, Queryable, TransactionOptions } from './db.js';
 import { ReplicaKeys } from '../crypto/replica-keys.js';
 import type { KeyWrapper } from '../crypto/key-wrapper.js';
@@ -13,6 +16,10 @@ function queryable(client: pg.PoolClient, keys: ReplicaKeys): Queryable {
     query: async <T>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as T[],
     exec: async (sql: string) => {
       await client.query(sql);
+    },
+    copyFrom: async (sql: string, data: Buffer) => {
+      // the COPY protocol: rows streamed, parsed by the server as they arrive
+      await pipeline(Readable.from([data]), client.query(copyFromStdin(sql)));
     },
   };
 }

@@ -26,8 +26,8 @@ interface ResidentRow {
   family_name_kana: Sealed;
   given_name_kana: Sealed;
   birth_date: Sealed;
-  sex: Resident['sex'];
-  relationship: string;
+  sex: Sealed;
+  relationship: Sealed;
   resident_since: string;
   address_since: string | null;
   notified_on: string;
@@ -50,8 +50,8 @@ function toResident(cipher: FieldCipher, r: ResidentRow): Resident {
     familyNameKana: text('family_name_kana', r.family_name_kana)!,
     givenNameKana: text('given_name_kana', r.given_name_kana)!,
     birthDate: text('birth_date', r.birth_date)!,
-    sex: r.sex,
-    relationship: r.relationship,
+    sex: text('sex', r.sex) as Resident['sex'],
+    relationship: text('relationship', r.relationship)!,
     residentSince: r.resident_since,
     addressSince: r.address_since,
     notifiedOn: r.notified_on,

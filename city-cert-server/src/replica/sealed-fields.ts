@@ -15,6 +15,8 @@ export const RESIDENT_SEALED_TEXT = {
   familyNameKana: 'family_name_kana',
   givenNameKana: 'given_name_kana',
   birthDate: 'birth_date',
+  sex: 'sex',
+  relationship: 'relationship',
   previousAddress: 'previous_address',
   honseki: 'honseki',
   kosekiHead: 'koseki_head',
@@ -40,6 +42,11 @@ export function sealNameFields<T extends Record<string, unknown>>(cipher: FieldC
     if (typeof change[f] === 'string') out[f] = b64(cipher.sealText('residents', RESIDENT_SEALED_TEXT[f], residentId, change[f] as string));
   }
   return out as T;
+}
+
+/** 続柄 as a 世帯変更 sets it, sealed for the resident it describes. */
+export function sealRelationship(cipher: FieldCipher, residentId: string, relationship: string): string {
+  return cipher.sealText('residents', RESIDENT_SEALED_TEXT.relationship, residentId, relationship).toString('base64');
 }
 
 export function sealHouseholdAddress(cipher: FieldCipher, householdId: string, address: string): string {
@@ -77,7 +84,7 @@ export const INSERT_SEALED_RESIDENTS = `INSERT INTO residents (id, household_id,
     honseki, koseki_head, foreign_info, status, flags, removed_on)
   SELECT id, "householdId", decode("familyName", 'base64'), decode("givenName", 'base64'),
     decode("familyNameKana", 'base64'), decode("givenNameKana", 'base64'),
-    decode("birthDate", 'base64'), sex, relationship, "residentSince", "addressSince", "notifiedOn",
+    decode("birthDate", 'base64'), decode(sex, 'base64'), decode(relationship, 'base64'), "residentSince", "addressSince", "notifiedOn",
     decode("previousAddress", 'base64'), decode(honseki, 'base64'), decode("kosekiHead", 'base64'), decode("foreign", 'base64'),
     status, ARRAY(SELECT jsonb_array_elements_text(flags)), "removedOn"
   FROM jsonb_to_recordset($1::jsonb) AS x(id text, "householdId" text, "familyName" text, "givenName" text,

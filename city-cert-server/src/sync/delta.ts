@@ -3,7 +3,7 @@ import type { Db } from '../replica/db.js';
 import { syncState, takeSyncLock } from '../replica/sync-state.js';
 import { cipherOf } from '../crypto/replica-keys.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
-import { sealHouseholdAddress, sealHouseholdRow, sealNameFields, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import { sealHouseholdAddress, sealHouseholdRow, sealNameFields, sealRelationship, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { SyncRefusal } from './errors.js';
 import type { Change, DeltaBatch } from './delta-format.js';
 import { enqueueCardChanges } from '../outbox/schema.js';
@@ -150,6 +150,9 @@ function sealChange(cipher: FieldCipher, change: Record<string, unknown>): Recor
       break;
     case 'name-change':
       return sealNameFields(cipher, String(c.residentId), c);
+    case 'household-change':
+      c.relationship = sealRelationship(cipher, String(c.residentId), String(c.relationship));
+      break;
     case 'seal-register':
       c.imagePng = sealSealImage(cipher, String(c.residentId), c.imagePng);
       break;

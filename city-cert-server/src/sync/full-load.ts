@@ -3,8 +3,11 @@ import { KonbiniError } from '@konbini/protocol';
 import type { Db, Queryable } from '../replica/db.js';
 import { markFullLoad, takeSyncLock } from '../replica/sync-state.js';
 import { cipherOf } from '../crypto/replica-keys.js';
-import type { FieldCipher } from '../crypto/field-cipher.js';
-import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import { availableParallelism } from 'node:os';
+import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS } from '../replica/sealed-fields.js';
+import { enqueueFullLoadLinks } from '../outbox/schema.js';
+import { COPY_SQL, fieldOfColumn, type RowKind } from './load-rows.js';
+import { inlineEncoder, workerEncoder, type ChunkEncoder } from './seal-workers.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
 import { cardLinkSchema, checker, householdSchema, isValidDate, residentSchema, sealSchema } from './schemas.js';
@@ -12,9 +15,10 @@ import { checkPngField } from './png.js';
 
 /*
  * Full load (docs/SYNC-FORMAT.md, format konbini-city): the whole replica from one
- * JSON Lines file, streamed. Rows are checked one by one and inserted in chunks
- * inside ONE transaction; any bad row refuses the whole load and the transaction
- * rolls back, so issuance sees the old replica or the new one, never a mix.
+ * JSON Lines file, streamed. Rows are checked one by one, sealed in chunks and
+ * COPied inside ONE transaction; any bad row refuses the whole load and the
+ * transaction rolls back, so issuance sees the old replica or the new one, never a
+ * mix. A committed load queues its card links for the centre's card directory.
  */
 
 export interface FullLoadCounts {
@@ -43,8 +47,17 @@ export interface FullLoadOptions {
   /** Called every `progressEvery` rows and at the end. */
   onProgress?: (p: FullLoadProgress) => void;
   progressEvery?: number;
-  /** Rows per INSERT statement. */
+  /** Rows per COPY (or INSERT) statement. */
   chunkRows?: number;
+  /**
+   * 'copy' (default): COPY FROM STDIN, on PGlite as COPY FROM '/dev/blob'.
+   * 'insert': INSERT … SELECT FROM jsonb_to_recordset($1), the statements the fixtures load uses.
+   */
+  method?: 'copy' | 'insert';
+  /** Threads sealing rows besides the one reading the file (0: none); default one per spare core, at most 2. */
+  sealThreads?: number;
+  /** Rows into the file before those threads start (default 20,000; a small load is faster without them). */
+  sealThreadsAfterRows?: number;
 }
 
 const cityCheck = checker({
@@ -98,7 +111,6 @@ const endCheck = checker({
   },
 });
 
-type RowKind = 'household' | 'resident' | 'card-link' | 'seal';
 const CHECKS: Record<RowKind, ReturnType<typeof checker>> = {
   household: checker({ ...householdSchema, required: ['type', ...householdSchema.required], properties: { type: { const: 'household' }, ...householdSchema.properties } }),
   resident: checker({ ...residentSchema, required: ['type', ...residentSchema.required], properties: { type: { const: 'resident' }, ...residentSchema.properties } }),
@@ -112,8 +124,8 @@ const DATES: Record<RowKind, string[]> = {
   seal: ['registeredOn', 'abolishedOn'],
 };
 
+/** The jsonb_to_recordset INSERTs (method 'insert'): the same statements as the fixtures load. */
 const INSERT: Record<RowKind, string> = {
-  // personal fields arrive sealed, base64 (SEAL below): the same statements as the fixtures load
   household: INSERT_SEALED_HOUSEHOLDS,
   resident: INSERT_SEALED_RESIDENTS,
   'card-link': `INSERT INTO card_links (serial, resident_id, valid_from)
@@ -122,18 +134,6 @@ const INSERT: Record<RowKind, string> = {
     SELECT "residentId", "sealNumber", decode("imagePng", 'base64'), COALESCE(status, 'active'), "registeredOn", "abolishedOn"
     FROM jsonb_to_recordset($1::jsonb) AS x("residentId" text, "sealNumber" text, "imagePng" text, status text, "registeredOn" date, "abolishedOn" date)`,
 };
-
-/**
- * A checked row as the JSON its INSERT reads: personal fields sealed (replica/sealed-fields.ts),
- * `type` and `myNumber` dropped (never stored). Card links carry nothing personal: the line as read.
- */
-function sealedJson(cipher: FieldCipher, kind: RowKind, row: Record<string, unknown>, text: string): string {
-  if (kind === 'card-link') return text;
-  const { type: _t, myNumber: _m, ...rest } = row;
-  if (kind === 'household') return JSON.stringify(sealHouseholdRow(cipher, rest as { id: string; address: string }));
-  if (kind === 'resident') return JSON.stringify(sealResidentRow(cipher, rest));
-  return JSON.stringify({ ...rest, imagePng: sealSealImage(cipher, String(rest.residentId), rest.imagePng) });
-}
 
 interface FileHeader {
   city: { code: string; name: string; prefecture: string; mayorName: string; fees: Record<string, number>; serviceHours?: unknown };
@@ -148,65 +148,117 @@ class DryRunRollback extends Error {
   }
 }
 
-/** A database error in a chunk: name the constraint and the key (ids only), and the lines of the chunk. */
-function dbRowError(err: unknown, first: number, last: number): SyncRefusal | null {
-  const e = err as { code?: string; constraint?: string; detail?: string };
-  const where = `lines ${first}-${last}`;
-  if (e.code === '23505') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `duplicate key (${e.constraint ?? 'unique'}) in ${where}` }]);
-  if (e.code === '23514') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `check ${e.constraint ?? ''} failed in ${where}` }]);
+/** Where in a chunk the database stopped: PostgreSQL names the COPY line (and column) in the error's context. */
+interface ChunkPlace {
+  kind: RowKind;
+  /** File line of each row of the chunk, in order. */
+  lines: number[];
+}
+
+/**
+ * A database error in a chunk as a row error: the file line (and field) when the
+ * error names the COPY line, else the chunk's range; the constraint and ids only.
+ */
+function dbRowError(err: unknown, place: ChunkPlace | null): SyncRefusal | null {
+  const e = err as { code?: string; constraint?: string; where?: string };
+  let line = 0;
+  let field = '';
+  let where = '';
+  if (place?.lines.length) {
+    const m = /COPY \w+, line (\d+)(?:, column (\w+))?/.exec(e.where ?? '');
+    const at = m ? place.lines[Number(m[1]) - 1] : undefined;
+    if (at !== undefined) {
+      line = at;
+      field = fieldOfColumn(place.kind, m![2]);
+    } else {
+      line = place.lines[0]!;
+      where = ` in lines ${place.lines[0]}-${place.lines[place.lines.length - 1]}`;
+    }
+  }
+  if (e.code === '23505') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line, field, reason: `duplicate key (${e.constraint ?? 'unique'})${where}` }]);
+  if (e.code === '23514') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line, field, reason: `check ${e.constraint ?? ''} failed${where}` }]);
   // JSON the parser accepts but PostgreSQL cannot store (\u0000, a lone surrogate, a date out of range)
-  if (e.code?.startsWith('22')) return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: first, field: '', reason: `a value the database cannot store (SQLSTATE ${e.code}) in ${where}` }]);
+  if (e.code?.startsWith('22')) return new SyncRefusal('SYNC_INPUT_INVALID', [{ line, field, reason: `a value the database cannot store (SQLSTATE ${e.code})${where}` }]);
   if (e.code === '23503') return new SyncRefusal('SYNC_INPUT_INVALID', [{ line: 0, field: '', reason: `a row refers to a record not in the file (${e.constraint ?? 'foreign key'})` }]);
   return null;
 }
 
+/** Rows a chunk holds before it is sealed and sent (COPY or INSERT). */
+const CHUNK_ROWS = 5000;
+/** Sealing threads start once a load is this far: a small file is done before a thread would be ready. */
+const THREADS_AFTER_ROWS = 20_000;
+/** Chunks sealed or sent ahead of the database; bounds memory whatever the file size. */
+const AHEAD = 4;
+
+/** Sealing threads by default: one per core beyond the one reading the file, at most 2. */
+function defaultSealThreads(): number {
+  return Math.max(0, Math.min(2, availableParallelism() - 1));
+}
+
 export async function fullLoad(db: Db, input: Readable | string | Buffer | AsyncIterable<Buffer>, options: FullLoadOptions = {}): Promise<FullLoadResult> {
-  const chunkRows = options.chunkRows ?? 5000;
+  const chunkRows = options.chunkRows ?? CHUNK_ROWS;
   const every = options.progressEvery ?? 10_000;
+  const threads = options.sealThreads ?? defaultSealThreads();
+  const threadsAfter = options.sealThreadsAfterRows ?? THREADS_AFTER_ROWS;
   try {
     return await db.transaction(
       async (tx: Queryable) => {
         await takeSyncLock(tx);
         const cipher = cipherOf(tx);
+        const method = options.method ?? (tx.copyFrom ? 'copy' : 'insert');
+        if (method === 'copy' && !tx.copyFrom) throw new Error('this database cannot COPY');
+        const format = method === 'copy' ? 'copy' : 'json';
+        let encoder: ChunkEncoder = inlineEncoder(cipher);
         const errors: RowError[] = [];
         const fail = (e: RowError[]) => {
           if (errors.length < MAX_REPORTED) errors.push(...e.slice(0, MAX_REPORTED - errors.length));
         };
         let errorCount = 0;
         const counts: FullLoadCounts = { households: 0, residents: 0, cardLinks: 0, seals: 0 };
-        const pending: Record<RowKind, { rows: string[]; first: number; last: number }> = {
-          household: { rows: [], first: 0, last: 0 },
-          resident: { rows: [], first: 0, last: 0 },
-          'card-link': { rows: [], first: 0, last: 0 },
-          seal: { rows: [], first: 0, last: 0 },
+        const pending: Record<RowKind, { texts: string[]; lines: number[] }> = {
+          household: { texts: [], lines: [] },
+          resident: { texts: [], lines: [] },
+          'card-link': { texts: [], lines: [] },
+          seal: { texts: [], lines: [] },
         };
-        // one INSERT in flight while the next rows are checked and sealed: the database
-        // inserts a chunk while this process encrypts the next (a server works in parallel)
-        let inflight: Promise<void> = Promise.resolve();
-        let inflightError: unknown = null;
-        const settle = async () => {
-          await inflight;
-          if (inflightError) {
-            const e = inflightError;
-            inflightError = null;
-            throw e;
+        /*
+         * A pipeline: the main thread checks lines; full chunks are sealed (here or in
+         * the sealing threads) and written in file order, one statement at a time on
+         * the transaction, while the next lines are checked. The first database error
+         * stops the load; it is reported with the file line it names.
+         */
+        let dbError: unknown = null;
+        let lastWrite: Promise<void> = Promise.resolve();
+        const ahead: Promise<void>[] = [];
+        const write = async (place: ChunkPlace, encoded: Promise<string>) => {
+          let data: string;
+          try {
+            data = await encoded;
+          } catch (err) {
+            dbError ??= err;
+            return;
+          }
+          if (dbError) return;
+          try {
+            if (method === 'copy') await tx.copyFrom!(COPY_SQL[place.kind], Buffer.from(data, 'utf8'));
+            else await tx.query(INSERT[place.kind], [data]);
+          } catch (err) {
+            dbError ??= dbRowError(err, place) ?? err;
           }
         };
         const flush = async (kind: RowKind) => {
           const p = pending[kind];
-          if (!p.rows.length) return;
-          const rows = p.rows;
-          p.rows = [];
+          if (!p.texts.length) return;
+          const { texts, lines } = p;
+          p.texts = [];
+          p.lines = [];
           if (errorCount) return; // the load is refused anyway: only keep checking rows
-          const { first, last } = p;
-          await settle();
-          // the checked rows, sealed, as one JSON array
-          inflight = tx.query(INSERT[kind], [`[${rows.join(',')}]`]).then(
-            () => undefined,
-            (err: unknown) => {
-              inflightError = dbRowError(err, first, last) ?? err;
-            },
-          );
+          const encoded = encoder.encode(kind, format, texts);
+          encoded.catch(() => undefined); // awaited in write(), in order
+          lastWrite = lastWrite.then(() => write({ kind, lines }, encoded));
+          ahead.push(lastWrite);
+          while (ahead.length > AHEAD) await ahead.shift();
+          if (dbError) throw dbError;
         };
         let header = null as FileHeader | null;
         let end: { counts: FullLoadCounts; line: number } | null = null;
@@ -214,80 +266,93 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         let lines = 0;
         let rowsSeen = 0;
         try {
-          for await (const { line, text } of jsonLines(input, state)) {
-            lines = line;
-            let row: Record<string, unknown>;
-            try {
-              row = JSON.parse(text) as Record<string, unknown>;
-              if (!row || typeof row !== 'object' || Array.isArray(row)) throw new Error('not an object');
-            } catch {
-              errorCount++;
-              fail([{ line, field: '', reason: 'not a JSON object' }]);
-              continue;
-            }
-            if (end) {
-              errorCount++;
-              fail([{ line, field: '', reason: 'row after the end record' }]);
-              continue;
-            }
-            if (!header) {
-              const e = cityCheck(line, row);
-              if (e.length) {
-                fail(row.type === 'header' ? e : [{ line, field: '/type', reason: 'the first row must be the header' }]);
-                throw new SyncRefusal('SYNC_INPUT_INVALID', errors);
+          try {
+            for await (const { line, text } of jsonLines(input, state)) {
+              lines = line;
+              let row: Record<string, unknown>;
+              try {
+                row = JSON.parse(text) as Record<string, unknown>;
+                if (!row || typeof row !== 'object' || Array.isArray(row)) throw new Error('not an object');
+              } catch {
+                errorCount++;
+                fail([{ line, field: '', reason: 'not a JSON object' }]);
+                continue;
               }
-              header = row as unknown as FileHeader;
-              const { city } = header!;
-              await tx.exec('DELETE FROM seal_registrations; DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
-              await tx.query('INSERT INTO city (code, name, prefecture, mayor_name, service_hours) VALUES ($1, $2, $3, $4, $5)', [
-                city.code, city.name, city.prefecture, city.mayorName, city.serviceHours ? JSON.stringify(city.serviceHours) : null,
-              ]);
-              await tx.query('INSERT INTO fees (cert_type, fee) SELECT key, value::integer FROM jsonb_each_text($1::jsonb)', [JSON.stringify(city.fees)]);
-              continue;
-            }
-            const type = row.type;
-            if (type === 'end') {
-              const e = endCheck(line, row);
+              if (end) {
+                errorCount++;
+                fail([{ line, field: '', reason: 'row after the end record' }]);
+                continue;
+              }
+              if (!header) {
+                const e = cityCheck(line, row);
+                if (e.length) {
+                  fail(row.type === 'header' ? e : [{ line, field: '/type', reason: 'the first row must be the header' }]);
+                  throw new SyncRefusal('SYNC_INPUT_INVALID', errors);
+                }
+                header = row as unknown as FileHeader;
+                const { city } = header!;
+                // the card links the centre holds for this city now (outbox below)
+                await tx.exec(`CREATE TEMP TABLE full_load_old_links ON COMMIT DROP AS SELECT serial FROM card_links WHERE revoked_on IS NULL`);
+                await tx.exec('DELETE FROM seal_registrations; DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
+                await tx.query('INSERT INTO city (code, name, prefecture, mayor_name, service_hours) VALUES ($1, $2, $3, $4, $5)', [
+                  city.code, city.name, city.prefecture, city.mayorName, city.serviceHours ? JSON.stringify(city.serviceHours) : null,
+                ]);
+                await tx.query('INSERT INTO fees (cert_type, fee) SELECT key, value::integer FROM jsonb_each_text($1::jsonb)', [JSON.stringify(city.fees)]);
+                continue;
+              }
+              const type = row.type;
+              if (type === 'end') {
+                const e = endCheck(line, row);
+                if (e.length) {
+                  errorCount++;
+                  fail(e);
+                } else end = { counts: (row as unknown as { counts: FullLoadCounts }).counts, line };
+                continue;
+              }
+              if (type !== 'household' && type !== 'resident' && type !== 'card-link' && type !== 'seal') {
+                errorCount++;
+                fail([{ line, field: '/type', reason: 'must be household, resident, card-link, seal or end' }]);
+                continue;
+              }
+              const kind = type as RowKind;
+              const e = CHECKS[kind](line, row);
+              for (const f of DATES[kind]) if (typeof row[f] === 'string' && !isValidDate(row[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+              if (kind === 'seal' && !e.length) {
+                const png = checkPngField(line, '/imagePng', row.imagePng);
+                if (png) e.push(png);
+              }
               if (e.length) {
                 errorCount++;
                 fail(e);
-              } else end = { counts: (row as unknown as { counts: FullLoadCounts }).counts, line };
-              continue;
+                continue;
+              }
+              counts[kind === 'card-link' ? 'cardLinks' : kind === 'seal' ? 'seals' : kind === 'household' ? 'households' : 'residents']++;
+              rowsSeen++;
+              // rows of a load already refused are only checked, never sealed
+              if (!errorCount) {
+                const p = pending[kind];
+                p.texts.push(text);
+                p.lines.push(line);
+                if (p.texts.length >= chunkRows) {
+                  if (rowsSeen >= threadsAfter && threads > 0 && encoder.threads === 0) encoder = workerEncoder(cipher, threads);
+                  await flush(kind);
+                }
+              }
+              if (options.onProgress && rowsSeen % every === 0) options.onProgress({ lines, rows: rowsSeen });
             }
-            if (type !== 'household' && type !== 'resident' && type !== 'card-link' && type !== 'seal') {
-              errorCount++;
-              fail([{ line, field: '/type', reason: 'must be household, resident, card-link, seal or end' }]);
-              continue;
-            }
-            const kind = type as RowKind;
-            const e = CHECKS[kind](line, row);
-            for (const f of DATES[kind]) if (typeof row[f] === 'string' && !isValidDate(row[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
-            if (kind === 'seal' && !e.length) {
-              const png = checkPngField(line, '/imagePng', row.imagePng);
-              if (png) e.push(png);
-            }
-            if (e.length) {
-              errorCount++;
-              fail(e);
-              continue;
-            }
-            const p = pending[kind];
-            if (!p.rows.length) p.first = line;
-            p.last = line;
-            // rows of a load already refused are only checked, never sealed
-            p.rows.push(errorCount ? '' : sealedJson(cipher, kind, row, text));
-            counts[kind === 'card-link' ? 'cardLinks' : kind === 'seal' ? 'seals' : kind === 'household' ? 'households' : 'residents']++;
-            rowsSeen++;
-            if (p.rows.length >= chunkRows) await flush(kind);
-            if (options.onProgress && rowsSeen % every === 0) options.onProgress({ lines, rows: rowsSeen });
+          } catch (err) {
+            if (err instanceof LineTooLong) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: err.line, field: '', reason: 'line too long' }, ...errors]);
+            if (err instanceof TypeError && /encoded data/i.test(err.message)) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: lines + 1, field: '', reason: 'not valid UTF-8' }, ...errors]);
+            throw err;
           }
-        } catch (err) {
-          if (err instanceof LineTooLong) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: err.line, field: '', reason: 'line too long' }, ...errors]);
-          if (err instanceof TypeError && /encoded data/i.test(err.message)) throw new SyncRefusal('SYNC_INPUT_INVALID', [{ line: lines + 1, field: '', reason: 'not valid UTF-8' }, ...errors]);
-          throw err;
+          for (const k of Object.keys(pending) as RowKind[]) await flush(k);
+          await lastWrite;
+          if (dbError) throw dbError;
+        } finally {
+          // nothing may still be writing on the transaction when it ends
+          await lastWrite.catch(() => undefined);
+          await encoder.close();
         }
-        for (const k of Object.keys(pending) as RowKind[]) await flush(k);
-        await settle();
         options.onProgress?.({ lines, rows: rowsSeen });
         const h = header as FileHeader | null;
         if (!h) throw new SyncRefusal('SYNC_TRUNCATED', [{ line: 0, field: '', reason: 'empty file' }]);
@@ -316,6 +381,8 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         );
         const seq = h.seq ?? 0;
         await markFullLoad(tx, seq, options.now ?? new Date());
+        // the centre's card directory follows the replica (outbox/): same transaction, nothing lost
+        await enqueueFullLoadLinks(tx, seq);
         const result: FullLoadResult = { cityCode: h.city.code, seq, dryRun: !!options.dryRun, lines, ...counts };
         await tx.exec('SET CONSTRAINTS ALL IMMEDIATE'); // foreign keys checked here, before commit or dry-run rollback
         if (options.dryRun) throw new DryRunRollback(result);
@@ -326,6 +393,6 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
   } catch (err) {
     if (err instanceof DryRunRollback) return err.result;
     if (err instanceof KonbiniError) throw err;
-    throw dbRowError(err, 0, 0) ?? err;
+    throw dbRowError(err, null) ?? err;
   }
 }

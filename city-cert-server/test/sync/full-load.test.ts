@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { cardLinkBySerial, replicaCounts, residentById, syncState, type Db } from '../../src/index.js';
+import { cardLinkBySerial, migrate, replicaCounts, residentById, syncState, type Db } from '../../src/index.js';
 import { applyDelta } from '../../src/sync/delta.js';
 import { parseDelta } from '../../src/sync/delta-format.js';
 import { SyncRefusal } from '../../src/sync/errors.js';
@@ -86,6 +86,36 @@ async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
     t.equal((await syncState(db)).lastSeq, 500);
   });
 
+  t.test('sealing threads, COPY and INSERT load the same replica; a row the database refuses is named by its line', async (t) => {
+    const ids = cityLines.filter((l) => l.includes('"type":"resident"')).map((l) => (JSON.parse(l) as { id: string }).id);
+    const snapshot = async () => Promise.all(ids.map((id) => residentById(db, id)));
+    await fullLoad(db, cityText, { sealThreads: 0 });
+    const expected = await snapshot();
+    t.equal(expected.filter(Boolean).length, 300);
+    for (const [name, opts] of [
+      ['two sealing threads, small chunks', { sealThreads: 2, sealThreadsAfterRows: 0, chunkRows: 37 }],
+      ['INSERT from jsonb', { method: 'insert' as const }],
+    ] as const) {
+      const seen: number[] = [];
+      const r = await fullLoad(db, cityText, { ...opts, progressEvery: 100, onProgress: (p) => seen.push(p.rows) });
+      t.match(r, { residents: 300 }, name);
+      t.ok(seen.length >= 3, `${name}: progress`);
+      t.same(await snapshot(), expected, `${name}: every resident reads back the same`);
+      t.match(await refusal(fullLoad(db, withLine(3, '{'), opts)), { code: 'SYNC_INPUT_INVALID', line: 3 }, `${name}: a bad row refuses the load`);
+    }
+    // refused by the database, not by the checks: the line (and field) PostgreSQL names in the COPY
+    const links = cityLines.map((l, i) => [l, i + 1] as const).filter(([l]) => l.includes('"type":"card-link"'));
+    const [firstLink] = links[0]!;
+    const [, dupLine] = links[links.length - 1]!;
+    const serial = (JSON.parse(firstLink) as { serial: string }).serial;
+    const dup = withLine(dupLine, cityLines[dupLine - 1]!.replace(/"serial":"[0-9a-f]+"/, `"serial":"${serial.toUpperCase()}"`));
+    t.match(await refusal(fullLoad(db, dup)), { code: 'SYNC_INPUT_INVALID', line: dupLine, reason: /^duplicate key \(card_links_pkey\)$/ }, 'a card serial twice (in another case): the second line');
+    const resLine = cityLines.map((l, i) => [l, i + 1] as const).filter(([l]) => l.includes('"type":"resident"'))[20]![1];
+    const farPast = withLine(resLine, cityLines[resLine - 1]!.replace(/"residentSince":"[0-9-]+"/, '"residentSince":"0000-01-01"'));
+    t.match(await refusal(fullLoad(db, farPast)), { code: 'SYNC_INPUT_INVALID', line: resLine, field: '/residentSince', reason: /cannot store \(SQLSTATE 22/ }, 'a date the database cannot store: line and field');
+    t.same(await snapshot(), expected, 'nothing changed by the refused loads');
+  });
+
   t.test('a full load at a sequence number continues the delta sequence from there', async (t) => {
     const at = cityText.replace('"seq":0', '"seq":500');
     t.match(await fullLoad(db, at), { seq: 500 });
@@ -97,6 +127,7 @@ async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
 
   t.test('two loads at once: the second is refused, nothing lost', { skip: backend.name !== 'postgres' && 'PGlite serializes all access: loads queue one after the other' }, async (t) => {
     const other = await backend.open();
+    await migrate(other); // a second worker, started as a worker starts (its data key unlocked)
     const results = await Promise.allSettled([fullLoad(db, cityText), fullLoad(other, cityText)]);
     const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as SyncRefusal).code)).sort();
     t.same(codes, ['SYNC_IN_PROGRESS', 'ok']);

@@ -1,0 +1,99 @@
+import type { FieldCipher } from '../crypto/field-cipher.js';
+import { RESIDENT_SEALED_TEXT, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+
+/*
+ * The rows of a full load as the database takes them, personal fields sealed
+ * (replica/sealed-fields.ts): COPY's text format (the default, both backends), or the
+ * JSON array the jsonb_to_recordset INSERTs read (kept to compare, and for a
+ * Queryable that cannot COPY). Pure and synchronous: it runs on the main thread or
+ * in the sealing workers (seal-workers.ts) on the lines of a chunk already checked.
+ */
+
+export type RowKind = 'household' | 'resident' | 'card-link' | 'seal';
+export type ChunkFormat = 'copy' | 'json';
+
+/** Column list of each COPY, in the order encodeCopy writes the fields; the JSON field each column comes from. */
+const COLUMNS: Record<RowKind, [column: string, field: string][]> = {
+  household: [['id', 'id'], ['address', 'address'], ['head_id', 'headId']],
+  resident: [
+    ['id', 'id'], ['household_id', 'householdId'], ['family_name', 'familyName'], ['given_name', 'givenName'],
+    ['family_name_kana', 'familyNameKana'], ['given_name_kana', 'givenNameKana'], ['birth_date', 'birthDate'], ['sex', 'sex'],
+    ['relationship', 'relationship'], ['resident_since', 'residentSince'], ['address_since', 'addressSince'], ['notified_on', 'notifiedOn'],
+    ['previous_address', 'previousAddress'], ['honseki', 'honseki'], ['koseki_head', 'kosekiHead'], ['foreign_info', 'foreign'],
+    ['status', 'status'], ['flags', 'flags'], ['removed_on', 'removedOn'],
+  ],
+  'card-link': [['serial', 'serial'], ['resident_id', 'residentId'], ['valid_from', 'validFrom']],
+  seal: [['resident_id', 'residentId'], ['seal_number', 'sealNumber'], ['image_png', 'imagePng'], ['status', 'status'], ['registered_on', 'registeredOn'], ['abolished_on', 'abolishedOn']],
+};
+const TABLE: Record<RowKind, string> = { household: 'households', resident: 'residents', 'card-link': 'card_links', seal: 'seal_registrations' };
+
+export const COPY_SQL: Record<RowKind, string> = Object.fromEntries(
+  (Object.keys(COLUMNS) as RowKind[]).map((k) => [k, `COPY ${TABLE[k]} (${COLUMNS[k].map(([c]) => c).join(', ')}) FROM STDIN`]),
+) as Record<RowKind, string>;
+
+/** The file's field for a column named in a COPY error (`/birthDate`), or '' when unknown. */
+export function fieldOfColumn(kind: RowKind, column: string | undefined): string {
+  const f = COLUMNS[kind].find(([c]) => c === column)?.[1];
+  return f ? `/${f}` : '';
+}
+
+const NULL = '\\N';
+const SPECIAL = /[\\\t\n\r]/;
+/** A clear text value in COPY text format (backslash, tab, newline and CR escaped). */
+function text(v: unknown): string {
+  if (v === null || v === undefined) return NULL;
+  const s = String(v);
+  if (!SPECIAL.test(s)) return s;
+  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+/** A bytea value (an envelope) in COPY text format: hex, its backslash escaped. */
+const bytea = (b: Buffer | null): string => (b ? `\\\\x${b.toString('hex')}` : NULL);
+
+const RESIDENT_TEXT = Object.entries(RESIDENT_SEALED_TEXT) as [keyof typeof RESIDENT_SEALED_TEXT, string][];
+
+function residentCopy(cipher: FieldCipher, r: Record<string, unknown>): string {
+  const id = String(r.id);
+  const sealed: Record<string, string> = {};
+  for (const [field, column] of RESIDENT_TEXT) sealed[field] = bytea(cipher.sealText('residents', column, id, r[field] as string | null | undefined));
+  const flags = Array.isArray(r.flags) ? `{${(r.flags as string[]).join(',')}}` : '{}';
+  return [
+    text(id), text(r.householdId), sealed.familyName, sealed.givenName, sealed.familyNameKana, sealed.givenNameKana, sealed.birthDate,
+    sealed.sex, sealed.relationship, text(r.residentSince), text(r.addressSince), text(r.notifiedOn), sealed.previousAddress,
+    sealed.honseki, sealed.kosekiHead, bytea(cipher.sealJson('residents', 'foreign_info', id, r.foreign)), text(r.status), text(flags), text(r.removedOn),
+  ].join('\t');
+}
+
+function copyLine(cipher: FieldCipher, kind: RowKind, r: Record<string, unknown>): string {
+  switch (kind) {
+    case 'household':
+      return `${text(r.id)}\t${bytea(cipher.sealText('households', 'address', String(r.id), String(r.address)))}\t${text(r.headId)}`;
+    case 'resident':
+      return residentCopy(cipher, r);
+    case 'card-link':
+      return `${text(String(r.serial).toLowerCase())}\t${text(r.residentId)}\t${text(r.validFrom)}`;
+    case 'seal': {
+      const png = r.imagePng === undefined || r.imagePng === null || r.imagePng === '' ? null : cipher.seal('seal_registrations', 'image_png', String(r.residentId), Buffer.from(String(r.imagePng), 'base64'));
+      return [text(r.residentId), text(r.sealNumber), bytea(png), text(r.status ?? 'active'), text(r.registeredOn), text(r.abolishedOn)].join('\t');
+    }
+  }
+}
+
+/**
+ * A checked row as the JSON its INSERT reads: personal fields sealed,
+ * `type` and `myNumber` dropped (never stored). Card links carry nothing personal.
+ */
+function jsonRow(cipher: FieldCipher, kind: RowKind, row: Record<string, unknown>, line: string): string {
+  if (kind === 'card-link') return line;
+  const { type: _t, myNumber: _m, ...rest } = row;
+  if (kind === 'household') return JSON.stringify(sealHouseholdRow(cipher, rest as { id: string; address: string }));
+  if (kind === 'resident') return JSON.stringify(sealResidentRow(cipher, rest));
+  return JSON.stringify({ ...rest, imagePng: sealSealImage(cipher, String(rest.residentId), rest.imagePng) });
+}
+
+/** The checked lines of one chunk (all of one kind), sealed and encoded: COPY text (one line per row) or a JSON array. */
+export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: ChunkFormat, lines: readonly string[]): string {
+  if (format === 'json') return `[${lines.map((l) => jsonRow(cipher, kind, JSON.parse(l) as Record<string, unknown>, l)).join(',')}]`;
+  let out = '';
+  for (const l of lines) out += `${copyLine(cipher, kind, JSON.parse(l) as Record<string, unknown>)}\n`;
+  return out;
+}
