@@ -41,6 +41,9 @@ for (const row of generated) {
 const cityJsonl = `${generated.map((r) => JSON.stringify(r)).join('\n')}\n`;
 const firstResident = generated.find((r) => r.type === 'resident' && r.status === 'active')!;
 const firstHousehold = generated.find((r) => r.type === 'household' && r.id === firstResident.householdId)!;
+// someone of another household who joins the first one by a 世帯変更 (its 続柄 written by the delta)
+const joiner = generated.find((r) => r.type === 'resident' && r.status === 'active' && r.householdId !== firstResident.householdId)!;
+const JOINER_RELATIONSHIP = '同居人検査';
 
 // written by deltas: a move-in with its own household, a 転居, a 氏名変更, a 印影 and a tax figure
 const MOVED_IN = { familyName: '暗号化検査', givenName: '転入者', familyNameKana: 'アンゴウカケンサ', givenNameKana: 'テンニュウシャ', address: '東雲県星見市検査町九丁目8番7号' };
@@ -81,7 +84,12 @@ const deltas = deltaFile('at-rest-1', [
   { seq: 2, kind: 'address-change', notifiedOn: '2026-11-02', householdId: firstHousehold.id, address: NEW_ADDRESS, effectiveOn: '2026-11-02' },
   { seq: 3, kind: 'name-change', notifiedOn: '2026-11-03', residentId: movedInId, effectiveOn: '2026-11-03', familyName: NEW_NAME },
   { seq: 4, kind: 'seal-register', notifiedOn: '2026-11-04', residentId: movedInId, sealNumber: 'S999999999', effectiveOn: '2026-11-04', imagePng: SEAL_PNG.toString('base64') },
+  { seq: 5, kind: 'household-change', notifiedOn: '2026-11-05', residentId: joiner.id, householdId: firstHousehold.id, relationship: JOINER_RELATIONSHIP, effectiveOn: '2026-11-05' },
 ]);
+// 続柄 is sealed too (the single-character ones, 妻 and 子, would match by chance anywhere)
+for (const s of ['世帯主', JOINER_RELATIONSHIP]) secrets.add(s);
+/** 性別 in clear would be one of these; looked for in the rows (PostgreSQL), not in PGlite's files, where any catalog text may hold "male". */
+const SEXES = ['female', 'male'];
 const taxFile = [
   JSON.stringify({ type: 'header', format: 'konbini-tax', version: 1, cityCode: CITY, fiscalYear: 2026 }),
   JSON.stringify({ type: 'tax', residentId: movedInId, fiscalYear: 2026, taxed: true, totalIncome: 4_321_987, note: TAX_MARKER }),
@@ -96,11 +104,12 @@ async function writeEverything(t: Test, db: Db): Promise<void> {
   t.equal((await residentById(db, dataset.residents[0]!.id))?.familyName, dataset.residents[0]!.familyName, 'the fixture reads back through the key');
   const loaded = await fullLoad(db, cityJsonl);
   t.ok(loaded.residents > 100);
-  t.equal((await applyDelta(db, await parseDelta(deltas))).applied, 4);
+  t.equal((await applyDelta(db, await parseDelta(deltas))).applied, 5);
   await taxRollover(db, taxFile);
   // every value is there, for the one resident asked for
   const moved = (await residentById(db, movedInId))!;
-  t.same([moved.familyName, moved.givenName, moved.birthDate], [NEW_NAME, MOVED_IN.givenName, '1990-12-31']);
+  t.same([moved.familyName, moved.givenName, moved.birthDate, moved.sex, moved.relationship], [NEW_NAME, MOVED_IN.givenName, '1990-12-31', 'female', '世帯主']);
+  t.match(await residentById(db, String(joiner.id)), { relationship: JOINER_RELATIONSHIP, householdId: firstHousehold.id, sex: joiner.sex }, '続柄 written by the 世帯変更 reads back');
   t.equal((await householdOfResident(db, moved))?.household.address, MOVED_IN.address);
   const first = (await residentById(db, String(firstResident.id)))!;
   t.equal((await householdOfResident(db, first))?.household.address, NEW_ADDRESS);
@@ -158,6 +167,7 @@ t.test('PostgreSQL: no personal value in clear in any row of any table', { skip:
   const all = Buffer.concat(chunks);
   t.same(found(all, [dataset.city.name, movedInId, 'S999999999']).length, 3, 'ids and the city name are found in clear');
   t.same(found(all, secrets), [], `none of ${secrets.size} personal values is in any row`);
+  t.same(found(all, SEXES), [], '性別 is in no row in clear');
   // the content hashes of the changes (taken over names and addresses) are stored keyed, not as plain SHA-256
   const plain = (await parseDelta(deltas)).changes.map((c) => c.sha256);
   const keyed = (await db.query<{ sha256: string }>('SELECT sha256 FROM sync_changes ORDER BY seq')).map((r) => r.sha256);

@@ -1,17 +1,17 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { buildApp as buildCentre, fingerprintOf } from 'issuance-center';
 import { buildApp } from '../../src/index.js';
 import { outboxStatus } from '../../src/outbox/schema.js';
 import { call } from '../helpers/client.js';
 import { SERIAL, testDataset } from '../helpers/dataset.js';
 import { deltaFile } from '../sync/helpers.js';
+import { lgwanPki, startCentre as startCentreWith, until } from './helpers.js';
 
 /*
  * Card link changes reach the centre's card directory (issue 5 item 4): a real
@@ -29,54 +29,17 @@ const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.ts')
 // --- an LGWAN-sim PKI: the city's cert serves and calls (server + client auth), as does the centre's
 const dir = mkdtempSync(join(tmpdir(), 'city-outbox-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const ossl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/O=LGWAN-sim/CN=Test LGWAN CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-function issue(name: string, cn: string, eku: string) {
-  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${eku}\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n`);
-  ossl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/O=LGWAN-sim/CN=${cn}`]);
-  ossl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
-  return { key: readFileSync(join(dir, `${name}.key`), 'utf8'), cert: readFileSync(join(dir, `${name}.crt`), 'utf8') };
-}
-const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
-const city = issue('city', 'city-999997', 'serverAuth,clientAuth');
-const centreTls = issue('centre', 'issuance-center', 'serverAuth,clientAuth');
-const impostorTls = issue('impostor', 'issuance-center', 'serverAuth,clientAuth');
-const core = issue('core', 'juki-core-999997', 'clientAuth');
-writeFileSync(join(dir, 'centre.pem'), centreTls.cert);
-
 const now = new Date();
 const { dataset } = testDataset(now);
 const CITY = dataset.city.code;
+const pki = lgwanPki(dir, CITY);
+const { ca, city, core } = pki;
+const centreTls = pki.centre;
+const impostorTls = pki.impostor;
 const NEW = '00c0ffee0001';
 const LATER = '00c0ffee0002';
 
-/** A centre with its city API; the card directory seeded with `cards`. */
-async function startCentre(cards: string[], port = 0, tls = centreTls) {
-  const app = buildCentre({
-    kioskTls: { key: tls.key, cert: tls.cert, ca },
-    lgwanTls: { key: tls.key, cert: tls.cert, ca },
-    jpki: { roots: [ca] },
-    directory: {
-      cities: [{ code: CITY, name: dataset.city.name, prefecture: dataset.city.prefecture, endpoint: 'https://localhost:1', fingerprint256: fingerprintOf(city.cert), status: 'active', fees: {} }],
-      cards: cards.map((serial) => ({ serial, cityCode: CITY, validFrom: '2000-01-01' })),
-      kiosks: [],
-    },
-    logger: false,
-    cityApiListen: { host: '127.0.0.1', port },
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, port: app.cityApi!.port(), refusal: (serial: string) => app.directory.cityForCard(serial, new Date()).then(() => 'routed', (e: { code?: string }) => e.code) };
-}
-
-/** Polls until `f` gives `want` (never a fixed sleep); the last value on timeout. */
-async function until<T>(f: () => Promise<T>, want: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (want(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const startCentre = (cards: string[], port = 0, tls = centreTls) => startCentreWith(pki, dataset.city, cards, port, tls);
 
 t.test('card issue and revoke reach the centre; the centre down keeps them until it is back', async (t) => {
   let centre = await startCentre([SERIAL.takahashi, SERIAL.yoshida]);
