@@ -376,6 +376,7 @@ export const TEXTS = {
       'koseki-fuhyo': '户籍附票副本',
     },
     errors: {
+      HOUSEHOLD_MEMBER_GONE: '您选择的家庭成员目前已不在本户记录中。请从头开始。',
       DOCUMENT_SIGNATURE_INVALID: '无法确认证明书数据的电子签名，已停止打印。未收取费用。',
       CARD_REMOVED: '卡片已被取走。请从头开始。',
       PIN_LOCKED: '密码已被锁定。请到市区町村窗口解除。',
@@ -522,6 +523,7 @@ export const TEXTS = {
       'koseki-fuhyo': '호적 부표 사본',
     },
     errors: {
+      HOUSEHOLD_MEMBER_GONE: '선택한 세대원이 현재 이 세대에 기록되어 있지 않습니다. 처음부터 다시 해 주십시오.',
       DOCUMENT_SIGNATURE_INVALID: '증명서 데이터의 전자서명을 확인할 수 없어 인쇄를 중지했습니다. 요금은 청구되지 않습니다.',
       CARD_REMOVED: '카드가 치워졌습니다. 처음부터 다시 하십시오.',
       PIN_LOCKED: '비밀번호가 잠겼습니다. 시구정촌 창구에서 해제하십시오.',
@@ -663,6 +665,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Histórico de endereços do registro familiar',
     },
     errors: {
+      HOUSEHOLD_MEMBER_GONE: 'Uma pessoa que escolheu já não consta do seu agregado. Comece de novo.',
       DOCUMENT_SIGNATURE_INVALID: 'Não foi possível verificar a assinatura eletrónica do certificado; não foi impresso. Não foi cobrado.',
       CARD_REMOVED: 'O cartão foi retirado. Comece de novo.',
       PIN_LOCKED: 'A senha está bloqueada. Desbloqueie-a na prefeitura.',
@@ -803,6 +806,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Historial de domicilios del registro familiar',
     },
     errors: {
+      HOUSEHOLD_MEMBER_GONE: 'Una persona que eligió ya no figura en su hogar. Vuelva a empezar.',
       DOCUMENT_SIGNATURE_INVALID: 'No se pudo verificar la firma electrónica del certificado; no se ha impreso. No se le ha cobrado.',
       CARD_REMOVED: 'Se retiró la tarjeta. Empiece de nuevo.',
       PIN_LOCKED: 'El PIN está bloqueado. Desbloquéelo en el ayuntamiento.',
@@ -943,6 +947,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Lịch sử địa chỉ kèm hộ tịch',
     },
     errors: {
+      HOUSEHOLD_MEMBER_GONE: 'Một người bạn đã chọn hiện không còn trong hộ của bạn. Vui lòng làm lại từ đầu.',
       DOCUMENT_SIGNATURE_INVALID: 'Không xác minh được chữ ký điện tử của giấy chứng nhận nên đã dừng in. Bạn không bị tính phí.',
       CARD_REMOVED: 'Thẻ đã bị lấy ra. Vui lòng làm lại từ đầu.',
       PIN_LOCKED: 'Mã PIN đã bị khóa. Vui lòng mở khóa tại tòa thị chính.',

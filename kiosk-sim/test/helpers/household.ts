@@ -10,6 +10,8 @@
  *   resident-entries items, and — because that city still refuses a `members`
  *   option — forwards a scope-'members' request to it as 'household'. `injected`
  *   is then true and `forwarded` holds what the city was really sent.
+ * - `override`: replaces the members the city lists (cases its fixtures cannot show);
+ *   requests go to the city as the kiosk sent them.
  *
  * Nothing else is changed: the document, its binding and the outcome are the city's.
  */
@@ -45,13 +47,15 @@ const CHOOSABLE = new Set(['resident-record', 'resident-entries']);
 /** `override`: replace whatever members the city lists with `household` (cases the fixtures' city cannot show). */
 export function householdLine(open: () => Promise<CentreConnection>, household: HouseholdMember[], opts: { override?: boolean } = {}): HouseholdLine {
   const line: HouseholdLine = { connect: async () => wrap(await open()), sent: [], forwarded: [], members: [], injected: null };
+  /** The city's own menu lists members, so it takes a 'members' request as it is. */
+  let cityLists = false;
   function wrap(conn: CentreConnection): CentreConnection {
     return new Proxy(conn, {
       get(target, prop, receiver) {
         if (prop === 'send') {
           return (msg: KioskMessage) => {
             line.sent.push(structuredClone(msg));
-            if (line.injected && msg.type === 'issue.request' && msg.options.scope === 'members') {
+            if (!cityLists && msg.type === 'issue.request' && msg.options.scope === 'members') {
               const { members: _members, ...rest } = msg.options;
               const stand = { ...msg, options: { ...rest, scope: 'household' as const } };
               line.forwarded.push(stand);
@@ -66,6 +70,7 @@ export function householdLine(open: () => Promise<CentreConnection>, household: 
             if (m.type !== 'session.menu') return m;
             const items = m.items.map((i) => {
               if (!CHOOSABLE.has(i.certType)) return i;
+              if (i.members?.length) cityLists = true;
               if (i.members?.length && !opts.override) {
                 line.injected ??= false;
                 return i;

@@ -209,3 +209,46 @@ t.test('a household of one offers no 世帯の一部', async (t) => {
   await k.remove();
   await k.shows('start');
 });
+
+t.test('a member the city no longer has in the household: the resident is told to start again, nothing made, paid or printed', async (t) => {
+  const household = householdOf(env.stack.dataset, ok.residentId);
+  // the menu a moment ago named someone who has since left the household (a ref the city no longer knows)
+  const stale = household.map((m, i) => (i === household.length - 1 ? { ...m, ref: 'm00000000deadbeef' } : m));
+  const line = householdLine(() => env.stack.connect(), stale, { override: true });
+  const docs: unknown[] = [];
+  const k = await env.open({ prefix: 'members-gone', connect: line.connect, onDocument: (d) => void docs.push(d) });
+  t.teardown(() => k.close());
+  const p = k.page;
+  await k.toPin(ok.cardId);
+  await k.enterPin(ok.jpki.authPin);
+  await k.shows('menu');
+  await k.tap('#kiosk [data-action="choose-type"][data-certtype="resident-record"]');
+  await k.shows('options');
+  await k.tap('#kiosk [data-key="scope"][data-value=\'"members"\']');
+  await p.waitForSelector('[data-key="scope"][data-value=\'"members"\'][aria-pressed="true"]');
+  await k.tap('#kiosk [data-action="options-ok"]');
+  await k.shows('members');
+  await p.click('#kiosk [data-ref="m00000000deadbeef"]');
+  await p.waitForSelector('#kiosk [data-ref="m00000000deadbeef"][aria-pressed="true"]');
+  await k.tap('#kiosk [data-action="members-ok"]');
+  await k.shows('copies');
+  await k.tap('#kiosk [data-action="copies-ok"]');
+  await k.shows('confirm');
+  await k.tap('#kiosk [data-action="confirm"]');
+  await k.shows('error');
+  const code = await p.getAttribute('#kiosk .alert', 'data-code');
+  if (line.injected === false || code === 'HOUSEHOLD_MEMBER_GONE') {
+    t.equal(code, 'HOUSEHOLD_MEMBER_GONE');
+    t.match(await p.textContent('#screen'), /選択された世帯員は現在この世帯に記録されていません/);
+  } else t.ok(code, `refused: ${code}`);
+  await k.shot('error');
+  await k.screen.kiosk.idle();
+  t.same(docs, [], 'no document was ever made for it');
+  t.same(k.screen.kiosk.results, [], 'nothing issued');
+  t.same(filesUnder(k.screen.trayDir), [], 'no paper');
+  t.same(filesUnder(k.screen.spoolDir), []);
+  await k.tap('#kiosk [data-action="done"]');
+  await k.shows('end-remove-card');
+  await k.remove();
+  await k.shows('start');
+});
