@@ -24,7 +24,7 @@ const USAGE = `usage:
   kiosk-sim card remove [<id>] [--slot 0|1]
   kiosk-sim issue --pin <pin> --type <certType> --tray <dir> [--card <id>]
                   [--reader in-process|pcsc|pcsc:<name>] [--slot 0|1] [--wait <seconds>]
-                  [--copies 1-10] [--scope self|household]
+                  [--copies 1-10] [--scope self|household|members] [--members self,妻:1982,...]
   kiosk-sim screen [--port N] [--tray <dir>] [--idle-seconds N]   (the kiosk touch screen, in a browser)
 every command takes [--config ${DEFAULT_CONFIG}]
 
@@ -210,6 +210,7 @@ async function issue(args: string[]): Promise<number> {
       tray: { type: 'string' },
       copies: { type: 'string', default: '1' },
       scope: { type: 'string', default: 'self' },
+      members: { type: 'string' },
       reader: { type: 'string' },
       slot: { type: 'string' },
       wait: { type: 'string', default: '60' },
@@ -217,6 +218,12 @@ async function issue(args: string[]): Promise<number> {
     },
   });
   if (!values.pin || !values.type || !values.tray) throw new UsageError('issue needs --pin, --type and --tray');
+  if (!['self', 'household', 'members'].includes(values.scope!)) throw new UsageError('--scope must be self, household or members');
+  if ((values.scope === 'members') !== (values.members !== undefined)) throw new UsageError('--scope members goes with --members (self, or 続柄:year, comma-separated)');
+  const wanted = values.members?.split(',').map((x) => x.trim()).filter(Boolean) ?? [];
+  if (values.scope === 'members' && (!wanted.length || wanted.some((w) => w !== 'self' && !/^[^:]+:\d{4}$/.test(w)))) {
+    throw new UsageError('--members: self, or 続柄:year of birth (e.g. 妻:1982), comma-separated');
+  }
   const cfg = config(values.config);
   let spec = cfg.reader;
   if (values.reader !== undefined) {
@@ -275,11 +282,21 @@ async function issue(args: string[]): Promise<number> {
       if (wrong) throw wrong;
       return pin;
     },
-    choose: async () => ({
-      certType: values.type!,
-      options: { scope: values.scope === 'household' ? 'household' : 'self' } satisfies CertOptions,
-      copies: Number(values.copies),
-    }),
+    choose: async (menu) => {
+      if (values.scope !== 'members') {
+        return { certType: values.type!, options: { scope: values.scope === 'household' ? 'household' : 'self' } satisfies CertOptions, copies: Number(values.copies) };
+      }
+      // The household as the city listed it: each --members entry must name exactly one member.
+      const members = menu.items.find((i) => i.certType === values.type)?.members ?? [];
+      out(`members ${members.map((m) => `${m.relation}:${m.birthYear}${m.self ? '(self)' : ''}`).join(' ') || '(none listed)'}`);
+      const refs = wanted.map((w) => {
+        const found = members.filter((m) => (w === 'self' ? m.self : `${m.relation}:${m.birthYear}` === w));
+        if (found.length !== 1) throw new KonbiniError('OPTION_NOT_ALLOWED', { reason: found.length ? 'member-ambiguous' : 'no-such-member' });
+        return found[0]!.ref;
+      });
+      const chosen = members.filter((m) => refs.includes(m.ref)).map((m) => m.ref);
+      return { certType: values.type!, options: { scope: 'members', members: chosen } satisfies CertOptions, copies: Number(values.copies) };
+    },
     pay: async (fee) => {
       out(`paid ${fee} yen`);
       return { paid: fee, change: 0 };
