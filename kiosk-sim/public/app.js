@@ -144,7 +144,8 @@ const SCREENS = {
         const pressed = s.choice.options[k] === v;
         return `<button type="button" data-action="set-option" data-key="${k}" data-value='${esc(JSON.stringify(v))}' aria-pressed="${pressed}">${label ? tt(label) : tt('fiscalYear', { year: v })}</button>`;
       });
-      return `<fieldset><legend>${tt('opt_' + k)}</legend><div class="choices">${btns.join('')}</div></fieldset>`;
+      const next = k === 'scope' && s.choice.options.scope === 'members' ? `<span class="hint next-step" data-testid="members-next">${tt('membersNext')}</span>` : '';
+      return `<fieldset><legend>${tt('opt_' + k)}</legend><div class="choices">${btns.join('')}${next}</div></fieldset>`;
     });
     return {
       body: `<h1>${tt('optionsTitle')}</h1><p class="hint">${esc(certTypeName(s.lang, s.choice.certType))}</p>${sets.join('')}`,

@@ -40,6 +40,8 @@ t.test('世帯の一部: pick the spouse and one child by 続柄 and year, confi
   t.same(scopeLabels, ['本人のみ', '世帯全員', '世帯の一部（選んで指定）'], 'three choices of who is on it');
   await k.tap('#kiosk [data-key="scope"][data-value=\'"members"\']');
   await p.waitForSelector('[data-key="scope"][data-value=\'"members"\'][aria-pressed="true"]');
+  t.match(await p.textContent('[data-testid="members-next"]'), /「次へ」のあと、証明書に載せる人を選びます/, 'told what comes next');
+  t.same(await p.$eval('#screen', (el) => [el.scrollHeight, el.clientHeight]), await p.$eval('#screen', (el) => [el.clientHeight, el.clientHeight]), 'the options screen needs no scrolling');
   await k.shot('01-options');
   await k.tap('#kiosk [data-action="options-ok"]');
   await k.shows('members');
