@@ -46,6 +46,9 @@ const COMMITS = new Set<ScreenAction['action']>([
 
 const MAX_INSERTED = 20_000;
 
+/** Refusals of the document itself: each raises an alarm for the operator. */
+const ALARMS = new Set<string>(['DOCUMENT_HASH_MISMATCH', 'DOCUMENT_BINDING_MISMATCH', 'DOCUMENT_SIGNATURE_INVALID']);
+
 /** Once a session has ended (paper out, error, cancelled), its menu and choices leave the state at once. */
 const FORGET: Partial<ScreenState> = { menu: undefined, choice: undefined, pay: undefined, pin: undefined, printing: undefined };
 
@@ -112,6 +115,8 @@ export class KioskScreen extends EventEmitter {
     failed: 0,
     timeouts: 0,
     cancelled: 0,
+    /** Documents refused as not this session's or not authentic (each also logged as 'alarm'). */
+    alarms: 0,
     /** Printed while the centre could not be told (see `unreported`). */
     unreported: 0,
     printer: { jobs: 0, copies: 0, jams: 0, outOfPaper: 0 },
@@ -468,6 +473,12 @@ export class KioskScreen extends EventEmitter {
     ses.inserted = 0;
     ses.paid = 0;
     this.opts.log?.('ended', { code: e.code, reason: ses.endReason ?? 'error' });
+    if (ALARMS.has(e.code)) {
+      // A document that is not what this session asked for, or not authentic: the
+      // operator must look (DESIGN §4 step 11: error screen and an alarm).
+      this.counters.alarms += 1;
+      this.opts.log?.('alarm', { code: e.code, ...(typeof e.detail.issuanceId === 'string' ? { issuanceId: e.detail.issuanceId } : {}), ...(typeof e.detail.reason === 'string' ? { reason: e.detail.reason } : {}) });
+    }
     if (ses.endReason === 'timeout') this.counters.timeouts += 1;
     else if (ses.endReason === 'cancelled') this.counters.cancelled += 1;
     else {

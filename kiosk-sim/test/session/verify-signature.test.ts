@@ -131,6 +131,7 @@ t.test('at the kiosk: a forged or unsigned document is not paid for, not printed
       const line = watchedLine(() => stack.connect());
       line.fault = fault(line.documents);
       const docs: DocumentBuffer[] = [];
+      const logged: Record<string, string | number>[] = [];
       const screen = buildScreen({
         kioskId: 'K0001',
         centreUrl: stack.centreUrl,
@@ -140,6 +141,7 @@ t.test('at the kiosk: a forged or unsigned document is not paid for, not printed
         workDir: join(dir, 'kiosk'),
         trayDir: join(dir, 'tray'),
         connect: line.connect,
+        log: (event, fields) => void logged.push({ event, ...fields }),
         onDocument: (d) => {
           d.trackAllocations();
           docs.push(d);
@@ -159,6 +161,8 @@ t.test('at the kiosk: a forged or unsigned document is not paid for, not printed
       await screen.kiosk.idle();
       t.same(screen.kiosk.results, [], 'nothing issued');
       t.same(screen.kiosk.counters.errors, { DOCUMENT_SIGNATURE_INVALID: 1 }, 'counted for maintenance under its code');
+      t.equal(screen.kiosk.counters.alarms, 1, 'an alarm for the operator');
+      t.match(logged.filter((l) => l.event === 'alarm'), [{ code: 'DOCUMENT_SIGNATURE_INVALID', reason: /^(unsigned|digest)$/ }], 'logged with its code and reason (ids only)');
       t.same(allFiles(join(dir, 'tray')), [], 'no paper');
       const delivered = line.documents.get(docs[0]!.issuanceId)!;
       t.same(filesHolding(join(dir, 'kiosk'), delivered), [], 'nothing on disk');
