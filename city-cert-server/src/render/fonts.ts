@@ -141,15 +141,100 @@ export function fontHandle(name: FontName): Buffer {
   return handleFor(name);
 }
 
+/**
+ * Fonts that only ever print the certificates' fixed wording (titles, labels,
+ * attestations, notes): their shaped runs may be kept across documents. Resident
+ * data (names, addresses, dates, the issuance line) is printed in IPAmj only, whose
+ * runs are never kept beyond the document that needs them.
+ */
+const FIXED_TEXT_FONTS: readonly FontName[] = ['IPAexGothic', 'IPAexMincho'];
+
 /** Load (once per process) and return the parsed font. */
 export function parsedFont(name: FontName): FontkitFont {
   const reg = registry();
   let font = reg.fonts.get(name);
   if (!font) {
     font = fontkit.create(readFileSync(FONT_FILES[name]));
+    keepDecodedGlyphs(font);
+    if (FIXED_TEXT_FONTS.includes(name)) keepShapedRuns(font);
     reg.fonts.set(name, font);
   }
   return font;
+}
+
+/* ---- work fontkit repeats for every document, done once per process ----
+ *
+ * pdfkit makes a fresh subset of each font for every document, and fontkit's
+ * TrueType subsetter decodes every glyph it copies from the glyf table again
+ * (`glyph._decode()`: header, contours, flags, coordinates) although the glyph
+ * objects themselves are cached on the font. That decoding was a sixth of a
+ * one-page certificate. The decoded outline of a glyph never changes (these fonts
+ * have no variations, and nothing in fontkit or pdfkit writes to it), so each glyph
+ * object of the shared font keeps its first decoding. What is kept: outlines of the
+ * glyphs used so far, by glyph id, nothing about which text used them.
+ *
+ * Shaping (`font.layout`: cmap, GSUB/GPOS) of the fixed wording is the same for
+ * every document too; for the fixed-text fonts a run is shaped once and each caller
+ * gets its own copy of the positions (pdfkit scales them in place).
+ */
+
+interface DecodingGlyph {
+  _decode(): unknown;
+}
+
+function keepDecodedGlyphs(font: FontkitFont): void {
+  const f = font as unknown as { getGlyph(id: number, codePoints?: number[]): DecodingGlyph | null; directory: { tables: Record<string, unknown> }; _variationProcessor?: unknown };
+  // only plain TrueType outlines: CFF glyphs decode through another path, variable fonts per instance
+  if (!f.directory.tables.glyf || f.directory.tables.fvar) return;
+  const getGlyph = f.getGlyph.bind(f);
+  const done = new WeakSet<DecodingGlyph>();
+  f.getGlyph = (id, codePoints) => {
+    const glyph = getGlyph(id, codePoints);
+    if (glyph && !done.has(glyph)) {
+      done.add(glyph);
+      const decode = glyph._decode;
+      let decoded: unknown;
+      let have = false;
+      glyph._decode = function (this: DecodingGlyph) {
+        if (!have) {
+          decoded = decode.call(this);
+          have = true;
+        }
+        return decoded;
+      };
+    }
+    return glyph;
+  };
+}
+
+interface ShapedRun {
+  glyphs: unknown[];
+  positions: Record<string, number>[];
+}
+
+/** Shaped runs kept per fixed-text font; the wording is a few hundred strings, the bound only a guard. */
+const MAX_SHAPED_RUNS = 5000;
+
+function keepShapedRuns(font: FontkitFont): void {
+  const f = font as unknown as { layout(text: unknown, features?: unknown, ...rest: unknown[]): ShapedRun };
+  const layout = f.layout.bind(f);
+  const runs = new Map<string, ShapedRun>();
+  f.layout = (text, features, ...rest) => {
+    if (typeof text !== 'string' || rest.some((x) => x !== undefined) || (features !== undefined && typeof features !== 'object')) return layout(text, features, ...rest);
+    const key = features === undefined ? text : `${text}\u0000${JSON.stringify(features)}`;
+    let run = runs.get(key);
+    if (!run) {
+      run = layout(text, features);
+      if (runs.size >= MAX_SHAPED_RUNS) runs.clear();
+      runs.set(key, run);
+    }
+    // a GlyphRun of its own (its getters read `positions`), sharing the read-only glyphs
+    const copy = Object.create(Object.getPrototypeOf(run) as object) as ShapedRun;
+    Object.assign(copy, run);
+    copy.glyphs = run.glyphs.slice();
+    copy.positions = run.positions.map((p) => ({ ...p }));
+    return copy;
+  };
 }
 
 /** Our own pdfmake instance (not the module's shared singleton, whose fonts other code may set). */

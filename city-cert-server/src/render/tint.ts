@@ -10,7 +10,7 @@
  * an image is no text, so text extraction (pdftotext) reads exactly what it read
  * without the tint, and pdfkit embeds the tile once per document.
  */
-import { deflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { parsedFont } from './fonts.js';
 
 /** Tile size in points and its resolution. */
@@ -121,7 +121,11 @@ function fill(mask: Uint8Array, w: number, h: number, edges: Edge[]): void {
   }
 }
 
+/** zlib's CRC-32 where Node has it (20.15+), else the bitwise one. */
+const nativeCrc32 = (zlib as unknown as { crc32?: (data: Buffer) => number }).crc32;
+
 function crc32(buf: Buffer): number {
+  if (nativeCrc32) return nativeCrc32(buf) >>> 0;
   let c = ~0;
   for (const b of buf) {
     c ^= b;
@@ -151,12 +155,17 @@ export function grey4Png(levels: Uint8Array, w: number, h: number): Buffer {
       raw[o + 1 + (x >> 1)] |= x & 1 ? v : v << 4;
     }
   }
+  return pngFile(w, h, 4, zlib.deflateSync(raw, { level: 9 }));
+}
+
+/** A greyscale PNG file around already deflated, filtered rows. */
+export function pngFile(w: number, h: number, bitDepth: 1 | 2 | 4 | 8, idat: Buffer): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 4; // bit depth
+  ihdr[8] = bitDepth;
   ihdr[9] = 0; // greyscale
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /** The tile's pixels: 15 = paper, TINT_LEVEL = a mark. */

@@ -1,11 +1,18 @@
 /**
- * 裏面 (the back of each copy): the 2D code (QR, drawn as vector rectangles from the
- * matrix the `qrcode` library computes) and the human-readable 確認番号, with the note
- * on how to have the certificate checked. The code's text is made by the issuance
- * service (verify/mark.ts): issuance number, document hash and the city's signature.
+ * 裏面 (the back of each copy): the 2D code (QR, from the matrix the `qrcode` library
+ * computes, placed as a 1-bit image, QR_PX_PER_MODULE pixels per module) and the human-readable
+ * 確認番号, with the note on how to have the certificate checked. The code's text is
+ * made by the issuance service (verify/mark.ts): issuance number, document hash and
+ * the city's signature.
+ *
+ * Why an image: drawn as vector rectangles (one per run of dark modules, ≈ 1,800 for
+ * a version-17 code) the code doubled the cost of a whole certificate. As an image
+ * XObject it is one small stream (≈ 2 KB deflated) and one `Do`.
  */
+import { deflateSync } from 'node:zlib';
 import QRCode from 'qrcode';
 import { DATA_FONT, LABEL_FONT, TEXT_FONT, type Node } from './frame.js';
+import { pngFile } from './tint.js';
 
 export interface VerificationMark {
   /** 確認番号, e.g. 1234-5678-9012-3456. */
@@ -24,37 +31,53 @@ export const BACK_TEXT = {
 export const QR_SIZE_PT = 45 * (72 / 25.4);
 const QUIET = 4;
 
-/** The dark modules as horizontal runs: [row, firstColumn, length]. */
-export function qrRuns(text: string): { size: number; runs: [number, number, number][] } {
-  const q = QRCode.create(text, { errorCorrectionLevel: 'M' });
-  const { size, data } = q.modules;
-  const runs: [number, number, number][] = [];
-  for (let r = 0; r < size; r++) {
-    let c = 0;
-    while (c < size) {
-      if (!data[r * size + c]) {
-        c++;
-        continue;
-      }
-      const start = c;
-      while (c < size && data[r * size + c]) c++;
-      runs.push([r, start, c - start]);
-    }
-  }
-  return { size, runs };
+/**
+ * The code's modules. One byte-mode segment: the text is mostly base64url and hex,
+ * and the library's search for the cheapest mix of modes (numeric runs, upper-case
+ * runs) costs more time than it saves bits (the same version for our texts).
+ */
+export function qrMatrix(text: string): { size: number; data: Uint8Array } {
+  const q = QRCode.create([{ data: Buffer.from(text, 'utf8'), mode: 'byte' }], { errorCorrectionLevel: 'M' });
+  return { size: q.modules.size, data: q.modules.data };
 }
 
-/** The code as a pdfmake canvas of black rectangles (a vector drawing, sharp at any printer resolution). */
+/**
+ * Pixels per module of the code's image. Renderers interpolate an image scaled up
+ * by less than 4× (poppler does, whatever /Interpolate says), which blurs one-pixel
+ * modules into grey at screen and fax resolutions. With 4 pixels per module (372 px
+ * for 45 mm, ≈ 210 dpi) the blur is at most a quarter module at any resolution, and
+ * at printer resolutions (≥ 840 dpi: 4× up) the pixels are replicated as they are.
+ * Read back with jsQR from poppler renderings this decodes as the vector drawing
+ * did (both are unreliable at 170-190 dpi, where a module is 2.5-3 pixels, and fine
+ * at 200 dpi and above).
+ */
+export const QR_PX_PER_MODULE = 4;
+
+/** The code with its quiet zone as a 1-bit greyscale PNG (0 = dark), QR_PX_PER_MODULE pixels per module. */
+export function qrPng(text: string, k = QR_PX_PER_MODULE): Buffer {
+  const { size, data } = qrMatrix(text);
+  const side = (size + 2 * QUIET) * k;
+  const stride = Math.ceil(side / 8);
+  // each row: a PNG filter byte, then the pixels (1 = white paper); the k rows of a
+  // module row are equal, so all but the first use filter 2 (Up) and are zeros
+  const raw = Buffer.alloc((stride + 1) * side, 0);
+  for (let y = 0; y < side; y += k) {
+    const o = y * (stride + 1) + 1;
+    raw.fill(0xff, o, o + stride);
+    for (let j = 1; j < k && y + j < side; j++) raw[(y + j) * (stride + 1)] = 2;
+    const r = y / k - QUIET;
+    if (r < 0 || r >= size) continue;
+    for (let c = 0; c < size; c++) {
+      if (!data[r * size + c]) continue;
+      for (let x = (c + QUIET) * k, end = x + k; x < end; x++) raw[o + (x >> 3)]! &= ~(0x80 >> (x & 7));
+    }
+  }
+  return pngFile(side, side, 1, deflateSync(raw));
+}
+
+/** The code as a pdfmake image node, `sizePt` square. */
 export function qrNode(text: string, sizePt = QR_SIZE_PT): Node {
-  const { size, runs } = qrRuns(text);
-  const m = sizePt / (size + 2 * QUIET);
-  return {
-    canvas: [
-      { type: 'rect', x: 0, y: 0, w: sizePt, h: sizePt, color: 'white' },
-      ...runs.map(([r, c, n]) => ({ type: 'rect', x: (c + QUIET) * m, y: (r + QUIET) * m, w: n * m + 0.01, h: m + 0.01, color: 'black' })),
-    ],
-    width: sizePt,
-  };
+  return { image: `data:image/png;base64,${qrPng(text).toString('base64')}`, width: sizePt, height: sizePt };
 }
 
 export function backPage(mark: VerificationMark): Node[] {
