@@ -72,11 +72,11 @@ export class FieldCipher {
     return '[FieldCipher]';
   }
 
-  seal(table: string, column: string, rowId: string, plain: Buffer): Buffer {
+  seal(table: string, column: string, rowId: string, plain: Buffer | string): Buffer {
     const nonce = nextNonce();
     const c = createCipheriv('aes-256-gcm', this.#key, nonce);
-    c.setAAD(aad(table, column, rowId));
-    const body = c.update(plain);
+    c.setAAD(aadScratch(table, column, rowId));
+    const body = typeof plain === 'string' ? c.update(plain, 'utf8') : c.update(plain);
     c.final(); // GCM is a stream mode: final() adds no bytes
     // one allocation for the envelope: version ‖ nonce ‖ ciphertext ‖ tag
     const out = Buffer.allocUnsafe(1 + NONCE + body.length + TAG);
@@ -102,7 +102,7 @@ export class FieldCipher {
   sealText(table: string, column: string, rowId: string, text: string): Buffer;
   sealText(table: string, column: string, rowId: string, text: string | null | undefined): Buffer | null;
   sealText(table: string, column: string, rowId: string, text: string | null | undefined): Buffer | null {
-    return text === null || text === undefined ? null : this.seal(table, column, rowId, Buffer.from(text, 'utf8'));
+    return text === null || text === undefined ? null : this.seal(table, column, rowId, text);
   }
 
   openText(table: string, column: string, rowId: string, envelope: Buffer): string;
@@ -112,7 +112,7 @@ export class FieldCipher {
   }
 
   sealJson(table: string, column: string, rowId: string, value: unknown): Buffer | null {
-    return value === null || value === undefined ? null : this.seal(table, column, rowId, Buffer.from(JSON.stringify(value), 'utf8'));
+    return value === null || value === undefined ? null : this.seal(table, column, rowId, JSON.stringify(value));
   }
 
   openJson<T>(table: string, column: string, rowId: string, envelope: Buffer | null | undefined): T | null {
@@ -122,6 +122,23 @@ export class FieldCipher {
 
 function aad(table: string, column: string, rowId: string): Buffer {
   return Buffer.from(`${table}\0${column}\0${rowId}`, 'utf8');
+}
+
+/*
+ * The associated data of a seal, written into one buffer reused for every seal of
+ * this thread: setAAD hands it to OpenSSL at once, so nothing keeps it. Saves an
+ * allocation per value (a full load seals ~11 per resident).
+ */
+let scratch = Buffer.allocUnsafe(256);
+function aadScratch(table: string, column: string, rowId: string): Buffer {
+  const need = (table.length + column.length + rowId.length) * 3 + 2; // UTF-8: at most 3 bytes per UTF-16 unit
+  if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
+  let at = scratch.write(table, 0, 'utf8');
+  scratch[at++] = 0;
+  at += scratch.write(column, at, 'utf8');
+  scratch[at++] = 0;
+  at += scratch.write(rowId, at, 'utf8');
+  return scratch.subarray(0, at);
 }
 
 /** Ids only in the detail: never the value. */

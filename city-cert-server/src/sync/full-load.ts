@@ -54,7 +54,7 @@ export interface FullLoadOptions {
    * 'insert': INSERT … SELECT FROM jsonb_to_recordset($1), the statements the fixtures load uses.
    */
   method?: 'copy' | 'insert';
-  /** Threads sealing rows besides the one reading the file (0: none); default one per spare core, at most 2. */
+  /** Threads sealing rows besides the one reading the file (0: none); default 2 (none on a single core). */
   sealThreads?: number;
   /** Rows into the file before those threads start (default 20,000; a small load is faster without them). */
   sealThreadsAfterRows?: number;
@@ -190,9 +190,13 @@ const THREADS_AFTER_ROWS = 20_000;
 /** Chunks sealed or sent ahead of the database; bounds memory whatever the file size. */
 const AHEAD = 4;
 
-/** Sealing threads by default: one per core beyond the one reading the file, at most 2. */
+/**
+ * Sealing threads by default: 2 when there are 2 cores or more (sealing is ~2/3 of the
+ * load's CPU, so two sealers keep pace with the thread reading; measured in
+ * BENCHMARKS.md), none on one core.
+ */
 function defaultSealThreads(): number {
-  return Math.max(0, Math.min(2, availableParallelism() - 1));
+  return availableParallelism() >= 2 ? 2 : 0;
 }
 
 export async function fullLoad(db: Db, input: Readable | string | Buffer | AsyncIterable<Buffer>, options: FullLoadOptions = {}): Promise<FullLoadResult> {
@@ -215,11 +219,11 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         };
         let errorCount = 0;
         const counts: FullLoadCounts = { households: 0, residents: 0, cardLinks: 0, seals: 0 };
-        const pending: Record<RowKind, { texts: string[]; lines: number[] }> = {
-          household: { texts: [], lines: [] },
-          resident: { texts: [], lines: [] },
-          'card-link': { texts: [], lines: [] },
-          seal: { texts: [], lines: [] },
+        const pending: Record<RowKind, { texts: string[]; rows: Record<string, unknown>[]; lines: number[] }> = {
+          household: { texts: [], rows: [], lines: [] },
+          resident: { texts: [], rows: [], lines: [] },
+          'card-link': { texts: [], rows: [], lines: [] },
+          seal: { texts: [], rows: [], lines: [] },
         };
         /*
          * A pipeline: the main thread checks lines; full chunks are sealed (here or in
@@ -249,11 +253,12 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         const flush = async (kind: RowKind) => {
           const p = pending[kind];
           if (!p.texts.length) return;
-          const { texts, lines } = p;
+          const { texts, rows, lines } = p;
           p.texts = [];
+          p.rows = [];
           p.lines = [];
           if (errorCount) return; // the load is refused anyway: only keep checking rows
-          const encoded = encoder.encode(kind, format, texts);
+          const encoded = encoder.encode(kind, format, texts, rows);
           encoded.catch(() => undefined); // awaited in write(), in order
           lastWrite = lastWrite.then(() => write({ kind, lines }, encoded));
           ahead.push(lastWrite);
@@ -332,6 +337,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
               if (!errorCount) {
                 const p = pending[kind];
                 p.texts.push(text);
+                if (encoder.threads === 0) p.rows.push(row);
                 p.lines.push(line);
                 if (p.texts.length >= chunkRows) {
                   if (rowsSeen >= threadsAfter && threads > 0 && encoder.threads === 0) encoder = workerEncoder(cipher, threads);

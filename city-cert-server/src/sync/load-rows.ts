@@ -90,10 +90,15 @@ function jsonRow(cipher: FieldCipher, kind: RowKind, row: Record<string, unknown
   return JSON.stringify({ ...rest, imagePng: sealSealImage(cipher, String(rest.residentId), rest.imagePng) });
 }
 
-/** The checked lines of one chunk (all of one kind), sealed and encoded: COPY text (one line per row) or a JSON array. */
-export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: ChunkFormat, lines: readonly string[]): string {
-  if (format === 'json') return `[${lines.map((l) => jsonRow(cipher, kind, JSON.parse(l) as Record<string, unknown>, l)).join(',')}]`;
+/**
+ * The checked lines of one chunk (all of one kind), sealed and encoded: COPY text
+ * (one line per row) or a JSON array. `rows` are the lines already parsed (the
+ * calling thread has them); a worker thread parses the lines again.
+ */
+export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: ChunkFormat, lines: readonly string[], rows?: readonly Record<string, unknown>[]): string {
+  const row = (i: number) => rows?.[i] ?? (JSON.parse(lines[i]!) as Record<string, unknown>);
+  if (format === 'json') return `[${lines.map((l, i) => jsonRow(cipher, kind, row(i), l)).join(',')}]`;
   let out = '';
-  for (const l of lines) out += `${copyLine(cipher, kind, JSON.parse(l) as Record<string, unknown>)}\n`;
+  for (let i = 0; i < lines.length; i++) out += `${copyLine(cipher, kind, row(i))}\n`;
   return out;
 }

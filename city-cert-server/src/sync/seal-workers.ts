@@ -14,8 +14,8 @@ import { encodeChunk, type ChunkFormat, type RowKind } from './load-rows.js';
  */
 
 export interface ChunkEncoder {
-  /** The chunk's lines sealed and encoded (load-rows.ts encodeChunk). */
-  encode(kind: RowKind, format: ChunkFormat, lines: string[]): Promise<string>;
+  /** The chunk's lines sealed and encoded (load-rows.ts encodeChunk); `rows` parsed already, for the calling thread. */
+  encode(kind: RowKind, format: ChunkFormat, lines: string[], rows: Record<string, unknown>[]): Promise<string>;
   /** How many threads seal (0: the calling thread). */
   readonly threads: number;
   close(): Promise<void>;
@@ -25,9 +25,9 @@ export interface ChunkEncoder {
 export function inlineEncoder(cipher: FieldCipher): ChunkEncoder {
   return {
     threads: 0,
-    encode: (kind, format, lines) => {
+    encode: (kind, format, lines, rows) => {
       try {
-        return Promise.resolve(encodeChunk(cipher, kind, format, lines));
+        return Promise.resolve(encodeChunk(cipher, kind, format, lines, rows));
       } catch (err) {
         return Promise.reject(err);
       }
