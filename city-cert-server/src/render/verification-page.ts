@@ -10,8 +10,8 @@
  * XObject it is one small stream (≈ 2 KB deflated) and one `Do`.
  */
 import { deflateSync } from 'node:zlib';
-import QRCode from 'qrcode';
 import { DATA_FONT, LABEL_FONT, TEXT_FONT, type Node } from './frame.js';
+import { qrSymbol } from './qr-mask.js';
 import { pngFile } from './tint.js';
 
 export interface VerificationMark {
@@ -34,11 +34,12 @@ const QUIET = 4;
 /**
  * The code's modules. One byte-mode segment: the text is mostly base64url and hex,
  * and the library's search for the cheapest mix of modes (numeric runs, upper-case
- * runs) costs more time than it saves bits (the same version for our texts).
+ * runs) costs more time than it saves bits (the same version for our texts). The
+ * mask is the library's choice, found faster (qr-mask.ts).
  */
 export function qrMatrix(text: string): { size: number; data: Uint8Array } {
-  const q = QRCode.create([{ data: Buffer.from(text, 'utf8'), mode: 'byte' }], { errorCorrectionLevel: 'M' });
-  return { size: q.modules.size, data: q.modules.data };
+  const { size, data } = qrSymbol([{ data: Buffer.from(text, 'utf8'), mode: 'byte' }], 'M');
+  return { size, data };
 }
 
 /**
