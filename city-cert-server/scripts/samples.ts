@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { drawSealPng, generateCityDataset, generateKosekiDataset, Prng } from '@konbini/fixtures';
 import { KosekiStore, type KosekiDataset } from '../src/koseki/dataset.js';
 import { fuhyoModel, kosekiModel } from '../src/koseki/model.js';
@@ -165,7 +166,10 @@ async function main(): Promise<void> {
   console.log(`samples written: ${out}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`samples: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = 1;
-});
+// run as a script (npm run samples); imported (the render bench), it only lends its models
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((err: unknown) => {
+    console.error(`samples: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  });
+}
