@@ -83,7 +83,7 @@ export function workerEncoder(cipher: FieldCipher, threads: number): ChunkEncode
         for (const p of waiting.values()) p.reject(err);
         waiting.clear();
       });
-      w.unref();
+      // not unref()'d: on PGlite nothing else may keep the event loop alive while a chunk is sealed; close() ends them
       workers.push(w);
     }
   } finally {
