@@ -32,6 +32,13 @@ export interface DocumentSigner {
   readonly certSha256: string;
   /** Add the signature field to `pdf`; call `finish` with the final bytes once nothing else changes. */
   prepare(pdf: Buffer, signingTime: Date): { pdf: Buffer; finish(final: Buffer): Buffer };
+  /**
+   * Sign arbitrary bytes with the document-signing key: RSASSA-PKCS1-v1_5 with
+   * SHA-256 over `data` (the token hashes), as verified by
+   * `crypto.verify('sha256', data, <certificate's public key>, signature)`. For
+   * signatures the city makes besides the PDF's own, e.g. the 2D code of the back page.
+   */
+  signData(data: Buffer): Buffer;
   close(): void;
 }
 
@@ -57,6 +64,11 @@ export class Pkcs11Signer implements DocumentSigner {
   private session: Handle | undefined;
   private key: Handle | undefined;
   private readonly certificates: Buffer[];
+
+  /** The document-signing certificate (DER), as read from the token. */
+  get certificate(): Buffer {
+    return Buffer.from(this.certificates[0]!);
+  }
   private closed = false;
 
   private constructor(
@@ -125,15 +137,21 @@ export class Pkcs11Signer implements DocumentSigner {
   }
 
   private selfTest(certDer: Buffer): void {
-    const signature = this.rawSign(SELF_TEST);
+    const signature = this.signData(SELF_TEST);
     const publicKey = createPublicKey(new X509Certificate(certDer).publicKey.export({ type: 'spki', format: 'pem' }));
     if (!verify('sha256', SELF_TEST, publicKey, signature)) {
       throw new KonbiniError('SIGNER_FAILED', { reason: 'key-does-not-match-certificate' });
     }
   }
 
-  /** RSASSA-PKCS1-v1_5 with SHA-256 by the token. One retry after a lost session (token re-inserted). */
-  private rawSign(data: Buffer): Buffer {
+  /**
+   * RSASSA-PKCS1-v1_5 with SHA-256 over `data` by the token (CKM_SHA256_RSA_PKCS): the
+   * document-signing key never leaves it. One retry after a lost session (token
+   * re-inserted, or logged out by another user of the module in this process).
+   * SIGNER_FAILED once the signer is closed; SIGNER_TOKEN_MISSING when the token is
+   * gone for good. The signing certificate is `certificate` (DER).
+   */
+  signData(data: Buffer): Buffer {
     if (this.closed) throw new KonbiniError('SIGNER_FAILED', { reason: 'closed' });
     for (let attempt = 0; ; attempt++) {
       try {
@@ -161,7 +179,7 @@ export class Pkcs11Signer implements DocumentSigner {
         for (const part of signedParts(final, prepared.byteRange)) digest.update(part);
         const input = { contentDigest: digest.digest(), certificates: this.certificates };
         const attrs = signedAttributes(input);
-        const cms = signedData(input, attrs, this.rawSign(attrs));
+        const cms = signedData(input, attrs, this.signData(attrs));
         return fillSignature(final, prepared.byteRange, cms);
       },
     };

@@ -20,16 +20,10 @@ const UNSIGNED = 'unsigned';
 /** Raw signature by the city's signer over bytes, or null when the server runs unsigned. */
 export type MarkSigner = ((data: Buffer) => Buffer) | null;
 
-/**
- * The document signer's raw RSA signature. Pkcs11Signer keeps `rawSign` for its own
- * PAdES use; this reaches it until sign/ exposes a public `signData` (reported).
- */
+/** The document signer's signature over the code's text (DocumentSigner.signData), or null when unsigned. */
 export function markSignerOf(signer: DocumentSigner | null): MarkSigner {
   if (!signer) return null;
-  const s = signer as unknown as { signData?: (d: Buffer) => Buffer; rawSign?: (d: Buffer) => Buffer };
-  const fn = s.signData ?? s.rawSign;
-  if (typeof fn !== 'function') return null;
-  return (data) => fn.call(signer, data);
+  return (data) => signer.signData(data);
 }
 
 export function newVerificationNumber(): string {

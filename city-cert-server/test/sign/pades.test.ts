@@ -93,6 +93,22 @@ t.test('a signed 住民票: pdfsig valid and whole document signed, qpdf clean, 
   t.match(dump, /LGPKI-sim Application CA/, 'the CA certificate is embedded');
 });
 
+t.test('signData: the document key signs any bytes (RSA PKCS#1 v1.5, SHA-256), verifiable with the certificate alone', async (t) => {
+  const { createPublicKey, verify, X509Certificate } = await import('node:crypto');
+  const signer = Pkcs11Signer.open(signerConfigFromHsmDir(hsmDir, CITY));
+  const data = Buffer.from('KONBINI-VERIFY-1|999997|some issuance|1234567890123456|' + 'ab'.repeat(32));
+  const sig = signer.signData(data);
+  t.equal(sig.length, 256, 'an RSA-2048 signature');
+  const cert = new X509Certificate(signer.certificate);
+  t.equal((await import('node:crypto')).createHash('sha256').update(signer.certificate).digest('hex'), signer.certSha256, 'the certificate the signer reports is the token’s');
+  const key = createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
+  t.ok(verify('sha256', data, key, sig), 'verifies with crypto.verify(sha256) and the certificate');
+  t.notOk(verify('sha256', Buffer.concat([data, Buffer.from('x')]), key, sig), 'not for other bytes');
+  t.same(signer.signData(data), sig, 'deterministic (PKCS#1 v1.5)');
+  signer.close();
+  t.equal(codeOf(() => signer.signData(data)), 'SIGNER_FAILED', 'a closed signer refuses');
+});
+
 t.test('a changed byte or appended bytes: pdfsig and the kiosk both refuse', async (t) => {
   const signer = Pkcs11Signer.open(signerConfigFromHsmDir(hsmDir, CITY));
   t.teardown(() => signer.close());
