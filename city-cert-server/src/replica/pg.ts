@@ -95,6 +95,8 @@ export async function openPgDb(options: PgDbOptions): Promise<Db> {
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.max ?? 8 });
   // an idle client's error (server restart) must not crash the process; the next query reports it
   pool.on('error', () => undefined);
+  // nor while a client is between hands (pg-pool gives it no listener then): it is dropped as not queryable
+  pool.on('connect', (c) => c.on('error', () => undefined));
   const client = await pool.connect(); // fail at start, not at the first resident
   client.release();
   return new PgDb(pool, new ReplicaKeys(options.keyWrapper));

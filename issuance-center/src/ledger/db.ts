@@ -165,6 +165,11 @@ async function openPostgres(url: string): Promise<SqlDb> {
       : new pg.Pool({ connectionString: single[0], max: 4, connectionTimeoutMillis: 10_000 });
   // A pool error on an idle client must not crash the centre; the next query reports it.
   pool.on('error', () => undefined);
+  // Nor on a client between two hands: pg-pool gives a client no 'error' listener
+  // from the moment it is handed out until the taker attaches one, and a backend
+  // terminated in that gap (its FATAL in the same packet as the last answer) would
+  // be an uncaught 'error'. A lost client is still dropped: it is not queryable.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const query = async <R,>(sql: string, params?: unknown[]) => ({ rows: (await pool.query(sql, params as unknown[])).rows as R[] });
   return {
     kind: 'postgres',

@@ -1,7 +1,7 @@
-import { request, type RequestOptions } from 'node:https';
+import { Agent, request, type RequestOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { createHash, X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import {
   CITY_API,
   DOCUMENT_HEADERS,
@@ -32,6 +32,35 @@ const MAX_JSON_RESPONSE = 64 * 1024;
  * request body leaves the centre for an impostor.
  */
 export class CityClient {
+  /**
+   * One keep-alive agent per city and pin: a connection is made (full mutual TLS
+   * handshake, the pin checked) once and then reused for the next menu, issue and
+   * outcome calls, instead of three handshakes per issuance. TLS session
+   * resumption is off, so every new connection is a full handshake with the pin
+   * checked against the certificate the city presents.
+   */
+  private readonly agents = new Map<string, Agent>();
+
+  private agentFor(city: CityEntry): Agent {
+    const key = `${city.code} ${city.endpoint} ${city.fingerprint256}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      for (const [k, a] of this.agents) if (k.startsWith(`${city.code} `)) (a.destroy(), this.agents.delete(k)); // endpoint or pin changed
+      agent = new Agent({ keepAlive: true, maxCachedSessions: 0, maxFreeSockets: 64, scheduling: 'lifo' });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Close the idle connections (at shutdown). */
+  close(): void {
+    for (const a of this.agents.values()) a.destroy();
+    this.agents.clear();
+  }
+
+  /** The centre's LGWAN key and certificates parsed once, not for every connection. */
+  private secureContext: SecureContext | undefined;
+
   constructor(
     private readonly tls: LgwanTls,
     private readonly timeoutMs = 30_000,
@@ -59,16 +88,13 @@ export class CityClient {
   private request(city: CityEntry, path: string, body: unknown): Promise<IncomingMessage> {
     const url = new URL(path, city.endpoint);
     const payload = Buffer.from(JSON.stringify(body));
-    const options: RequestOptions = {
+    const options: RequestOptions & { secureContext: SecureContext } = {
       method: 'POST',
       hostname: url.hostname,
       port: url.port,
       path: url.pathname,
-      key: this.tls.key,
-      cert: this.tls.cert,
-      ca: this.tls.ca,
-      // A fresh agent-less connection per call keeps the pin check on every handshake.
-      agent: false,
+      secureContext: (this.secureContext ??= createSecureContext({ key: this.tls.key, cert: this.tls.cert, ca: this.tls.ca })),
+      agent: this.agentFor(city),
       headers: { 'content-type': 'application/json', 'content-length': payload.length },
       checkServerIdentity: (_host: string, peer: PeerCertificate) => {
         const fp = createHash('sha256').update(peer.raw).digest('hex');

@@ -31,8 +31,12 @@ export interface KioskEntry {
 }
 
 /** Asia/Tokyo calendar date of an instant, as YYYY-MM-DD. */
+// Built once: constructing an Intl.DateTimeFormat (ICU, time-zone data) per login cost
+// more than the whole directory look-up around it.
+const TOKYO_DAY = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' });
+
 export function tokyoDate(now: Date): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  return TOKYO_DAY.format(now);
 }
 
 /** The Asia/Tokyo day after `now`: a link added today is used from then (継続利用 rule). */
