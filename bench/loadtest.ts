@@ -7,13 +7,20 @@
  * HMAC, document hash) before printing, and the text (pdftotext, a tool nobody
  * here wrote) names the card holder and nobody else.
  *
- *   npm run loadtest -- --kiosks 20 --issuances 200 [--json]
+ *   npm run loadtest -- --kiosks 20 --issuances 200 [--json] [--profile DIR]
+ *
+ * Every sheet is checked with pdftotext after the timed window (the checker is not
+ * part of the stack; `--check-during` checks as the sheets come, as before).
+ *
+ * `--profile DIR`: every service process (and start.mjs) writes a V8 CPU profile
+ * into DIR when it stops (bench/cpu-profile-preload.mjs through NODE_OPTIONS), and this harness one of its own
+ * (the kiosks); the summary names the heaviest functions of each process by self time.
  *
  * The last line is the summary: issuances, throughput, latency p50/p95/p99 and
  * `misdelivered=<count>`. Exit status 1 when anything was misdelivered.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stackEnv } from './stack-env.js';
@@ -36,8 +43,26 @@ const { values } = parseArgs({
     kiosks: { type: 'string', default: '10' },
     issuances: { type: 'string', default: '100' },
     json: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    'check-during': { type: 'boolean', default: false },
   },
 });
+const PROFILE = values.profile ? resolve(values.profile) : undefined;
+if (PROFILE) {
+  mkdirSync(PROFILE, { recursive: true });
+  // this process too (the kiosks, their cards, the pdftotext checks)
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  process.once('beforeExit', async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(PROFILE, `harness-${process.pid}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+    process.stdout.write(`profiles in ${PROFILE}: node bench/profile-summary.mjs ${PROFILE}\n`);
+  });
+}
 const KIOSKS = Number(values.kiosks);
 const ISSUANCES = Number(values.issuances);
 if (!(KIOSKS >= 1) || !(ISSUANCES >= 1)) {
@@ -77,7 +102,12 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
     cwd: ROOT,
     // N simulated kiosks share the fixtures' four kiosk certificates: a real kiosk
     // issues about once a minute, these as fast as they can.
-    env: stackEnv(state, { KONBINI_KIOSK_RATE: '1000000,1000000' }),
+    env: stackEnv(state, {
+      KONBINI_KIOSK_RATE: '1000000,1000000',
+      ...(PROFILE
+        ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(ROOT, 'bench/cpu-profile-preload.mjs')}`.trim(), KONBINI_CPU_PROFILE_DIR: PROFILE }
+        : {}),
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -149,6 +179,7 @@ async function main(): Promise<void> {
   const latencies: number[] = [];
   const failures = new Map<string, number>();
   const checks: Promise<void>[] = [];
+  const deferred: (() => Promise<void>)[] = [];
   let printed = 0;
   let misdelivered = 0;
   const t0 = performance.now();
@@ -182,12 +213,15 @@ async function main(): Promise<void> {
           printed++;
           const sheet = result.sheets[0]!;
           if (!sheet.endsWith(`${result.issuanceId}.pdf`)) misdelivered++;
-          checks.push(
+          // pdftotext is a process per sheet: run after the timed window, so the
+          // checker does not take the services' cores (unless --check-during).
+          const check = () =>
             checkText(sheet, expect).then((ok) => {
               if (!ok) misdelivered++;
               rmSync(sheet, { force: true });
-            }),
-          );
+            });
+          if (values['check-during']) checks.push(check());
+          else deferred.push(check);
         } catch (err) {
           const code = err instanceof KonbiniError ? err.code : 'INTERNAL';
           failures.set(code, (failures.get(code) ?? 0) + 1);
@@ -203,7 +237,7 @@ async function main(): Promise<void> {
   try {
     await Promise.all(Array.from({ length: KIOSKS }, (_, k) => kiosk(k)));
     const elapsed = (performance.now() - t0) / 1000;
-    await Promise.all(checks);
+    await Promise.all([...checks, ...deferred.map((c) => c())]);
     const sorted = latencies.sort((a, b) => a - b);
     const summary = {
       kiosks: KIOSKS,
