@@ -254,3 +254,41 @@ t.test('a member the city no longer has in the household: the resident is told t
   await k.remove();
   await k.shows('start');
 });
+
+t.test('a large household (9): three compact columns, every label fits in every language, no scrolling', async (t) => {
+  const rel = ['世帯主', '妻', '子', '子', '子', '子の妻', '孫', '父', '母'];
+  const years = [1969, 1971, 1995, 1998, 2003, 1996, 2021, 1941, 1944];
+  const big = rel.map((relation, i) => ({ ref: `m${String(i).padStart(16, 'a')}`, relation, birthYear: years[i]!, self: i === 0 }));
+  const line = householdLine(() => env.stack.connect(), big, { override: true });
+  const k = await env.open({ prefix: 'members-big', connect: line.connect });
+  t.teardown(() => k.close());
+  const p = k.page;
+  await k.toPin(ok.cardId);
+  await k.enterPin(ok.jpki.authPin);
+  await k.shows('menu');
+  await k.tap('#kiosk [data-action="choose-type"][data-certtype="resident-record"]');
+  await k.shows('options');
+  await k.tap('#kiosk [data-key="scope"][data-value=\'"members"\']');
+  await p.waitForSelector('[data-key="scope"][data-value=\'"members"\'][aria-pressed="true"]');
+  await k.tap('#kiosk [data-action="options-ok"]');
+  await k.shows('members');
+  t.equal(await p.locator('#kiosk .members.many').count(), 1, 'three columns');
+  for (const lang of ['ja', 'en', 'zh', 'ko', 'pt', 'es', 'vi']) {
+    await k.tap(`#kiosk [data-lang="${lang}"]`);
+    await p.waitForSelector(`#kiosk [data-lang="${lang}"][aria-pressed="true"]`);
+    const spill = await p.$$eval('#kiosk [data-action="set-member"]', (els) =>
+      els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).map((e) => e.textContent));
+    t.same(spill, [], `${lang}: every label fits`);
+    t.same(await k.smallTargets(), [], `${lang}: touch targets at least 48 px`);
+    t.ok(await p.$eval('#screen', (el) => el.scrollHeight <= el.clientHeight), `${lang}: nine members fit without scrolling`);
+    if (lang === 'ja' || lang === 'pt') await k.shot(`big-${lang}`);
+  }
+  // the last member can be chosen
+  await p.locator(`#kiosk [data-ref="${big[8]!.ref}"]`).click();
+  await p.waitForSelector(`#kiosk [data-ref="${big[8]!.ref}"][aria-pressed="true"]`);
+  t.ok(await p.isVisible('#kiosk [data-action="members-ok"]:not([disabled])'), 'next is there and enabled');
+  await k.tap('#kiosk [data-action="cancel"]');
+  await k.shows('end-remove-card');
+  await k.remove();
+  await k.shows('start');
+});
