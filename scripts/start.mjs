@@ -168,7 +168,8 @@ try {
         'city-cert-server/bin/city-cert.js', 'serve', '--role', 'koseki',
         '--dataset', join(fixturesDir, `koseki-${c.code}.json`),
         '--host', HOST, '--port', String(KOSEKI_BASE_PORT === 0 ? 0 : KOSEKI_BASE_PORT + i),
-        '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
+        // its own server certificate (CN koseki-<code>), pinned by the replica below
+        '--key', pki(`lgwan-koseki-${c.code}`).key, '--cert', pki(`lgwan-koseki-${c.code}`).cert, '--ca', pki('lgwan-ca').cert,
         '--allow', `city-${c.code}`,
         '--hsm', join(root, 'var/hsm'),
         // development: koseki at any hour (default: weekdays 09:00-17:00 Tokyo, closed 12/29-1/3)
@@ -191,7 +192,7 @@ try {
         '--centre-city-api', `https://localhost:${CITY_API_PORT}`, '--centre-cert', pki('lgwan-centre').cert,
         // koseki types are made by the koseki server beside the koseki system, pinned
         '--koseki-url', kosekiUp[i].url,
-        '--koseki-pin', manifest.certs[`lgwan-city-${c.code}`].sha256,
+        '--koseki-pin', manifest.certs[`lgwan-koseki-${c.code}`].sha256,
         // the public verification endpoint (確認番号 + hash → authentic or not)
         '--verify-port', String(VERIFY_BASE_PORT === 0 ? 0 : VERIFY_BASE_PORT + i),
         '--render-workers', '2',

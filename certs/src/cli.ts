@@ -31,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
   const r = await generatePki({ out: values.out!, force: values.force, cityCodes: values.city });
   if (r.skipped) {
     console.log(`dev PKI already present: ${r.manifestPath} (use --force to regenerate)`);
+  } else if (r.added) {
+    console.log(`dev PKI topped up: ${r.manifestPath} (added ${r.added.join(', ')}; nothing else changed)`);
   } else {
     console.log(`dev PKI written: ${r.manifestPath} (${Object.keys(r.manifest.certs).length} certificates, ${r.seconds.toFixed(2)} s)`);
   }

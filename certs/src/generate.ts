@@ -1,7 +1,11 @@
 /**
  * The development PKI in one call: LGWAN-sim, kiosk-line (+ a rogue CA), JPKI-sim
  * user-authentication and signing CAs, LGPKI-sim, with deliberately bad certificates
- * for tests. Idempotent: an existing manifest means there is nothing to do, unless forced.
+ * for tests. Idempotent: an existing manifest means there is nothing to do, unless
+ * forced, except issuing the leaf certificates a newer version of this generator
+ * plans and the manifest lacks (e.g. the koseki servers' certificates), from the CAs
+ * already there: nothing else changes, so tokens, fixtures and pins made from the
+ * existing PKI stay valid.
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { crlDerToPem, makeCrl } from './crl.js';
 import { devCity, DEV_CITIES, mayorTitleOf, type DevCity } from './cities.js';
 import { PKI_NAMES as N, type KioskCertStatus, type PkiCertRecord, type PkiManifest } from './manifest.js';
-import { generateRsaKey, issueCert, mapLimit, privateKeyPem, sha256Hex, type CertSpec, type DevKey, type IssuedCert, type Issuer } from './x509.js';
+import { generateRsaKey, issueCert, loadIssuer, mapLimit, privateKeyPem, sha256Hex, type CertSpec, type DevKey, type IssuedCert, type Issuer } from './x509.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const YEAR = 365 * DAY;
@@ -47,6 +51,8 @@ export interface GeneratePkiOptions {
 
 export interface GeneratePkiResult {
   skipped: boolean;
+  /** Entries added to an existing PKI (leaf certificates it lacked), if any. */
+  added?: string[];
   manifestPath: string;
   manifest: PkiManifest;
   seconds: number;
@@ -63,12 +69,9 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
   const started = performance.now();
   const out = resolve(opts.out);
   const manifestPath = join(out, 'manifest.json');
-  if (existsSync(manifestPath) && !opts.force) {
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as PkiManifest;
-    return { skipped: true, manifestPath, manifest, seconds: (performance.now() - started) / 1000 };
-  }
+  const existing = existsSync(manifestPath) && !opts.force ? (JSON.parse(await readFile(manifestPath, 'utf8')) as PkiManifest) : null;
   const now = opts.now ?? new Date();
-  const cities: DevCity[] = (opts.cityCodes?.length ? opts.cityCodes : DEV_CITIES.map((c) => c.code)).map(devCity);
+  const cities: DevCity[] = (existing ? existing.cities.map((c) => c.code) : opts.cityCodes?.length ? opts.cityCodes : DEV_CITIES.map((c) => c.code)).map(devCity);
   const notBefore = new Date(now.getTime() - DAY);
   const caUntil = new Date(now.getTime() + 10 * YEAR);
   const leafUntil = new Date(now.getTime() + 2 * YEAR);
@@ -115,6 +118,8 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
     { name: N.lgwanCa, file: 'lgwan/ca', issuer: N.lgwanCa, build: ca('LGWAN-sim Root CA', 'LGWAN-sim') },
     { name: N.lgwanCentre, file: 'lgwan/centre', issuer: N.lgwanCa, build: tls('issuance-center', 'J-LIS-sim', ['clientAuth', 'serverAuth']) },
     ...cities.map((c) => ({ name: N.lgwanCity(c.code), file: `lgwan/city-${c.code}`, issuer: N.lgwanCa, build: tls(`city-${c.code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) })),
+    // the koseki server beside each city's koseki system: its own server certificate, pinned by the city's replica
+    ...cities.map((c) => ({ name: N.lgwanKoseki(c.code), file: `lgwan/koseki-${c.code}`, issuer: N.lgwanCa, build: tls(`koseki-${c.code}`, 'LGWAN-sim', ['serverAuth']) })),
     { name: N.lgwanImpostor(cities[0].code), file: `lgwan/impostor-${cities[0].code}`, issuer: N.lgwanCa, build: tls(`city-${cities[0].code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) },
     // kiosk line
     { name: N.kioskLineCa, file: 'kiosk-line/ca', issuer: N.kioskLineCa, build: ca('Kiosk-line CA (dev)', 'J-LIS-sim') },
@@ -157,6 +162,8 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
       })) as Planned['build'],
     })),
   ];
+
+  if (existing) return topUp(out, manifestPath, existing, plan, started);
 
   const keys = await mapLimit(plan, 4, () => generateRsaKey());
   const issued = new Map<string, { cert: IssuedCert; key: DevKey; planned: Planned }>();
@@ -240,6 +247,44 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Issue the planned leaves an existing PKI lacks, from its own CAs; everything else stays. */
+async function topUp(out: string, manifestPath: string, manifest: PkiManifest, plan: Planned[], started: number): Promise<GeneratePkiResult> {
+  const missing = plan.filter((p) => !manifest.certs[p.name] && p.issuer !== p.name && manifest.certs[p.issuer]);
+  const seconds = () => (performance.now() - started) / 1000;
+  if (missing.length === 0) return { skipped: true, manifestPath, manifest, seconds: seconds() };
+  const keys = await mapLimit(missing, 4, () => generateRsaKey());
+  const certs = { ...manifest.certs };
+  for (const [i, p] of missing.entries()) {
+    const parent = manifest.certs[p.issuer]!;
+    const issuer = loadIssuer(await readFile(join(out, parent.cert), 'utf8'), await readFile(join(out, parent.key), 'utf8'));
+    const cert = issueCert(p.build(keys[i]!, issuer));
+    const certRel = `${p.file}.crt.pem`;
+    const keyRel = `${p.file}.key.pem`;
+    await writeRel(out, keyRel, privateKeyPem(keys[i]!.privateKey), 0o600);
+    await writeRel(out, certRel, cert.pem, 0o644);
+    certs[p.name] = {
+      cert: certRel,
+      key: keyRel,
+      sha256: cert.sha256,
+      serial: cert.serial,
+      cn: String(cert.cert.subject.getField('CN')?.value ?? ''),
+      issuer: p.issuer,
+      notBefore: cert.cert.validity.notBefore.toISOString(),
+      notAfter: cert.cert.validity.notAfter.toISOString(),
+    };
+  }
+  const updated: PkiManifest = { ...manifest, certs };
+  // the manifest last, replaced in one rename: readers see the old one or the new one
+  const tmp = await mkdtemp(`${out}.tmp-`);
+  try {
+    await writeRel(tmp, 'manifest.json', JSON.stringify(updated, null, 2) + '\n', 0o644);
+    await rename(join(tmp, 'manifest.json'), manifestPath);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { skipped: false, added: missing.map((p) => p.name), manifestPath, manifest: updated, seconds: seconds() };
 }
 
 async function writeRel(root: string, rel: string, data: string | Buffer, mode: number): Promise<void> {

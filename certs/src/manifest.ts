@@ -52,6 +52,8 @@ export const PKI_NAMES = {
   lgwanCa: 'lgwan-ca',
   lgwanCentre: 'lgwan-centre',
   lgwanCity: (code: string) => `lgwan-city-${code}`,
+  /** The koseki server of a city (server certificate only; CN koseki-<code>). */
+  lgwanKoseki: (code: string) => `lgwan-koseki-${code}`,
   lgwanImpostor: (code: string) => `lgwan-impostor-${code}`,
   kioskLineCa: 'kiosk-line-ca',
   kioskRogueCa: 'kiosk-rogue-ca',

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,42 @@ t.test('key usages, SANs and subjects are as stated', async (t) => {
   t.match(doc, /CN=東雲県星見市長/);
   t.match(doc, /Key Usage: critical\n\s+Digital Signature, Non Repudiation\n/);
   t.match(text(pki.lgpki.docSigning[city2].certPath), /CN=東雲県風待町長/);
+});
+
+t.test('each city’s koseki server has its own server certificate under the LGWAN CA', async (t) => {
+  for (const code of [city1, city2]) {
+    const k = pki.lgwan.koseki[code]!;
+    t.ok(k, `koseki ${code}`);
+    const x = text(k.certPath);
+    t.match(x, new RegExp(`Subject: C=JP, O=LGWAN-sim, CN=koseki-${code}`));
+    t.match(x, /Extended Key Usage: \n\s+TLS Web Server Authentication\n/, 'a server, never a client');
+    t.match(x, /DNS:localhost, IP Address:127\.0\.0\.1/);
+    t.equal(openssl(['verify', '-CAfile', pki.lgwan.ca.certPath, k.certPath]).status, 0, 'chains to the LGWAN-sim CA');
+    t.not(k.sha256, pki.lgwan.cities[code]!.sha256, 'not the city’s own certificate');
+  }
+});
+
+t.test('an existing PKI without koseki certificates gets them, and nothing else changes', async (t) => {
+  const old = mkdtempSync(join(tmpdir(), 'konbini-pki-old-'));
+  t.teardown(() => rmSync(old, { recursive: true, force: true }));
+  await generatePki({ out: old });
+  const path = join(old, 'manifest.json');
+  const m = JSON.parse(readFileSync(path, 'utf8'));
+  for (const code of [city1, city2]) {
+    rmSync(join(old, m.certs[`lgwan-koseki-${code}`].cert));
+    rmSync(join(old, m.certs[`lgwan-koseki-${code}`].key));
+    delete m.certs[`lgwan-koseki-${code}`];
+  }
+  writeFileSync(path, JSON.stringify(m, null, 2));
+  const r = runCli(['generate', '--out', old]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /lgwan-koseki-/, 'says what it added');
+  const after = loadPki(old);
+  t.same(Object.keys(after.lgwan.koseki).sort(), [city1, city2].sort());
+  for (const [name, rec] of Object.entries(m.certs as Record<string, { sha256: string }>)) t.equal(after.manifest.certs[name]!.sha256, rec.sha256, `${name} unchanged`);
+  t.equal(openssl(['verify', '-CAfile', after.lgwan.ca.certPath, after.lgwan.koseki[city1]!.certPath]).status, 0, 'issued by the existing CA');
+  t.equal(statSync(join(old, after.manifest.certs[`lgwan-koseki-${city1}`]!.key)).mode & 0o777, 0o600);
+  t.equal((await generatePki({ out: old })).skipped, true, 'then nothing more to do');
 });
 
 t.test('the impostor has the city’s name but another key and fingerprint', async (t) => {

@@ -4,10 +4,13 @@
  *   (--hsm <dir> [--pin-env VAR] | --unsigned)
  *   [--hours 09:00-17:00] [--days mon-fri] [--closed 12-29,12-30,...]
  *
- * The koseki server: its own store, its own hours. With --pki it serves with the
- * city's LGWAN-sim certificate and accepts the city's replica (CN city-<code>) only.
+ * The koseki server: its own store, its own hours. With --pki it serves with its own
+ * LGWAN-sim server certificate (lgwan-koseki-<code>, CN koseki-<code>; never the
+ * city's) and accepts the city's replica (CN city-<code>) only; the replica pins that
+ * certificate (--koseki-pin, or from the same --pki).
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,14 +31,31 @@ interface Manifest {
   certs: Record<string, { cert: string; key: string; sha256?: string }>;
 }
 
-/** This city's LGWAN certificate and key, the LGWAN CA, and the certificate's pin (var/pki/manifest.json). */
-export async function lgwanFromPki(dir: string, cityCode: string): Promise<{ key: string; cert: string; ca: string; sha256: string }> {
+/** The dev PKI's entry names (certs/src/manifest.ts PKI_NAMES). */
+export const kosekiEntryOf = (cityCode: string) => `lgwan-koseki-${cityCode}`;
+const cityEntryOf = (cityCode: string) => `lgwan-city-${cityCode}`;
+
+/** What a dev PKI without koseki certificates (made before they existed) is told. */
+function noKosekiEntry(manifestPath: string, cityCode: string): KosekiUsageError {
+  return new KosekiUsageError(
+    `${manifestPath}: no ${kosekiEntryOf(cityCode)} entry (a dev PKI made before koseki servers had their own certificates): ` +
+      `run \`konbini-pki generate --out ${dirname(manifestPath)}\` to add it (nothing else changes)`,
+  );
+}
+
+/**
+ * A certificate and key of the dev PKI (var/pki/manifest.json), the LGWAN CA and the
+ * certificate's pin: `which` 'koseki' is the city's koseki server, 'city' its replica.
+ */
+export async function lgwanFromPki(dir: string, cityCode: string, which: 'city' | 'koseki' = 'city'): Promise<{ key: string; cert: string; ca: string; sha256: string }> {
   const manifestPath = resolve(dir, 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
   const base = dirname(manifestPath);
-  const own = manifest.certs[`lgwan-city-${cityCode}`];
+  const name = which === 'koseki' ? kosekiEntryOf(cityCode) : cityEntryOf(cityCode);
+  const own = manifest.certs[name];
   const ca = manifest.certs['lgwan-ca'];
-  if (!own || !ca) throw new KosekiUsageError(`${manifestPath}: no lgwan-city-${cityCode} or lgwan-ca entry`);
+  if (!own && which === 'koseki') throw noKosekiEntry(manifestPath, cityCode);
+  if (!own || !ca) throw new KosekiUsageError(`${manifestPath}: no ${name} or lgwan-ca entry`);
   const [key, cert, caPem] = await Promise.all([readFile(resolve(base, own.key), 'utf8'), readFile(resolve(base, own.cert), 'utf8'), readFile(resolve(base, ca.cert), 'utf8')]);
   const { certSha256 } = await import('./client.js');
   return { key, cert, ca: caPem, sha256: certSha256(cert) };
@@ -85,7 +105,7 @@ export async function kosekiServe(argv: string[]): Promise<void> {
     const [key, cert, ca] = await Promise.all([values.key, values.cert, values.ca].map((p) => readFile(p, 'utf8')));
     tls = { key: key!, cert: cert!, ca: ca! };
   } else if (values.pki) {
-    const l = await lgwanFromPki(values.pki, code);
+    const l = await lgwanFromPki(values.pki, code, 'koseki');
     tls = { key: l.key, cert: l.cert, ca: l.ca };
   } else throw new KosekiUsageError('give --pki <dir>, or --key, --cert and --ca');
   if (values.hsm && values.unsigned) throw new KosekiUsageError('give either --hsm <dir> or --unsigned, not both');
@@ -125,10 +145,27 @@ export async function kosekiServe(argv: string[]): Promise<void> {
   process.stdout.write(`listening https://${values.host}:${actualPort} (koseki ${code})\n`);
 }
 
+/** The SHA-256 pin of a city's koseki server certificate in a dev PKI. */
+export function kosekiPinFromPki(dir: string, cityCode: string): string {
+  const manifestPath = resolve(dir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+  const rec = manifest.certs[kosekiEntryOf(cityCode)];
+  if (!rec) throw noKosekiEntry(manifestPath, cityCode);
+  const cert = readFileSync(resolve(dirname(manifestPath), rec.cert), 'utf8');
+  return createHash('sha256').update(new X509Certificate(cert).raw).digest('hex');
+}
+
+/** The city code of a replica certificate (CN city-<code>). */
+function cityCodeOfCert(pem: string): string {
+  const cn = /(?:^|\n)CN=city-(\d{6})(?:\n|$)/.exec(new X509Certificate(pem).subject)?.[1];
+  if (!cn) throw new KosekiUsageError('the replica certificate is not a city certificate (CN city-<code>): give --koseki-pin');
+  return cn;
+}
+
 /**
  * The replica's `--koseki-url` / `--koseki-pin`: where to forward koseki types. With
- * --pki and no pin, the koseki server is expected to hold the city's own LGWAN-sim
- * certificate (the dev PKI has one per city), so that certificate is the pin.
+ * --pki and no pin, the pin is the city's koseki server certificate in that dev PKI
+ * (lgwan-koseki-<code>, the city found by the CN of the replica's own certificate).
  */
 export function replicaKosekiOption(
   values: { 'koseki-url'?: string; 'koseki-pin'?: string; pki?: string },
@@ -141,7 +178,7 @@ export function replicaKosekiOption(
   let pin = values['koseki-pin']?.toLowerCase().replace(/:/g, '');
   if (!pin) {
     if (!values.pki) throw new KosekiUsageError('--koseki-url without --pki needs --koseki-pin <sha256>');
-    pin = createHash('sha256').update(new X509Certificate(tls.cert).raw).digest('hex');
+    pin = kosekiPinFromPki(values.pki, cityCodeOfCert(tls.cert));
   }
   if (!/^[0-9a-f]{64}$/.test(pin)) throw new KosekiUsageError('--koseki-pin is the SHA-256 of the koseki server certificate, in hex');
   try {
