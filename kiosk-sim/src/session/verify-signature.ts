@@ -42,6 +42,7 @@ export type SignatureFailure =
   | 'signer-missing'
   | 'signature'
   | 'signer-untrusted'
+  | 'signer-key-usage'
   | 'certificate-not-valid-now';
 
 const fail = (reason: SignatureFailure, detail: Record<string, string | number> = {}): never => {
@@ -156,6 +157,8 @@ function verifyCms(contents: Buffer, pdf: Buffer, [, a, b]: [number, number, num
     return raw(issuer).equals(raw(sidIssuer)) && raw(serial).equals(raw(sidSerial));
   });
   if (!signer) return fail('signer-missing');
+  // A document is signed by an end-entity key meant for signing, never by a CA's key.
+  if (!signerKeyUsable(raw(signer.node))) fail('signer-key-usage');
   // Signed attributes are signed as a SET OF (tag 0x31), carried with the implicit tag [0].
   const signedBytes = Buffer.from(raw(signedAttrs));
   signedBytes[0] = 0x31;
@@ -184,6 +187,27 @@ function verifyCms(contents: Buffer, pdf: Buffer, [, a, b]: [number, number, num
     cur = next!;
   }
   return { signerFingerprint256: signer.x509.fingerprint256, chainLength: chain.length };
+}
+
+/**
+ * The signer certificate may sign documents: not a CA (basicConstraints), and when it
+ * has a keyUsage extension, digitalSignature or nonRepudiation (contentCommitment) set.
+ */
+export function signerKeyUsable(certDer: Buffer): boolean {
+  const cert = der(certDer, 0);
+  if (new X509Certificate(certDer).ca) return false;
+  const tbs = kids(cert, 0x30)[0]!;
+  const exts = kids(tbs, 0x30).find((n) => n.tag === 0xa3);
+  if (!exts) return true;
+  for (const ext of kids(only(exts, 0xa3), 0x30)) {
+    const parts = kids(ext, 0x30);
+    if (!sameOid(parts[0]!, OID.keyUsage)) continue;
+    const value = der(body(parts[parts.length - 1]!), 0);
+    if (value.tag !== 0x03 || value.end - value.inner < 2) return false;
+    const bits = value.buf[value.inner + 1]!;
+    return (bits & 0xc0) !== 0; // digitalSignature (0x80) or nonRepudiation (0x40)
+  }
+  return true;
 }
 
 function validAt(c: X509Certificate, now: Date): boolean {
@@ -277,6 +301,7 @@ const OID = {
   sha256: oidBytes('2.16.840.1.101.3.4.2.1'),
   contentType: oidBytes('1.2.840.113549.1.9.3'),
   messageDigest: oidBytes('1.2.840.113549.1.9.4'),
+  keyUsage: oidBytes('2.5.29.15'),
 };
 /** rsaEncryption, sha256WithRSAEncryption, ecdsa-with-SHA256: what the key and hash here allow. */
 const SIGNATURE_ALGORITHMS = ['1.2.840.113549.1.1.1', '1.2.840.113549.1.1.11', '1.2.840.10045.4.3.2'].map(oidBytes);

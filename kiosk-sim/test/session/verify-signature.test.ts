@@ -5,7 +5,8 @@
  * real city in this process (SoftHSM signer); the bad ones are made from them.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BINDING_PLACEHOLDER, BINDING_WIDTH, cardSerialHmac, cardSerialOf, sealBinding, signatureByteRange, verifyBinding } from '@konbini/protocol';
@@ -13,10 +14,10 @@ import { VirtualCard } from '../../src/card/virtual-card.js';
 import { InProcessReader } from '../../src/reader/in-process-reader.js';
 import { TrayPrinter } from '../../src/printer/printer.js';
 import { runIssuance } from '../../src/session/issuance.js';
-import { devDocumentTrust, trustFromPem, verifyDocumentSignature } from '../../src/session/verify-signature.js';
+import { devDocumentTrust, signerKeyUsable, trustFromPem, verifyDocumentSignature } from '../../src/session/verify-signature.js';
 import { buildScreen } from '../../src/screen/server.js';
 import type { DocumentBuffer } from '../../src/session/document-buffer.js';
-import { cardFor, FIXTURES, pkiFiles, startStack } from '../../../test/e2e/stack.js';
+import { cardFor, FIXTURES, PKI, pkiFiles, startStack } from '../../../test/e2e/stack.js';
 import { resident } from '../helpers/resident.js';
 import { allFiles, filesHolding, reach, walk, watchedLine, type LineFault } from '../helpers/line.js';
 
@@ -86,6 +87,13 @@ t.test('the city\'s document verifies: signer certificate chained to the LGPKI-s
   const started = process.hrtime.bigint();
   for (let i = 0; i < n; i++) verifyDocumentSignature(signed.pdf, trust);
   t.comment(`verification of a ${signed.pdf.length}-byte document: ${(Number(process.hrtime.bigint() - started) / 1e6 / n).toFixed(2)} ms (mean of ${n})`);
+});
+
+t.test('the signer certificate must be one for signing documents, not a CA', async (t) => {
+  const derOf = (name: string) => new X509Certificate(readFileSync(join(PKI, (JSON.parse(readFileSync(join(PKI, 'manifest.json'), 'utf8')) as { certs: Record<string, { cert: string }> }).certs[name]!.cert), 'utf8')).raw;
+  t.equal(signerKeyUsable(derOf('lgpki-docsign-991015')), true, 'the city\'s document-signing certificate (digitalSignature, nonRepudiation)');
+  t.equal(signerKeyUsable(derOf('lgpki-ca')), false, 'the LGPKI-sim CA itself');
+  t.equal(signerKeyUsable(derOf('kiosk-line-ca')), false, 'another CA');
 });
 
 t.test('refusals, each DOCUMENT_SIGNATURE_INVALID with its reason', async (t) => {
