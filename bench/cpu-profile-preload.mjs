@@ -4,6 +4,7 @@
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { isMainThread, threadId } from 'node:worker_threads';
 
 const dir = process.env.KONBINI_CPU_PROFILE_DIR;
 if (dir) {
@@ -12,7 +13,7 @@ if (dir) {
   session.post('Profiler.enable');
   session.post('Profiler.setSamplingInterval', { interval: 1000 });
   session.post('Profiler.start');
-  const name = `${basename(process.argv[1] ?? 'node').replace(/\.[mc]?[jt]s$/, '')}-${process.argv.slice(2, 3).join('')}-${process.pid}`;
+  const name = `${basename(process.argv[1] ?? 'node').replace(/\.[mc]?[jt]s$/, '')}-${process.argv.slice(2, 3).join('')}-${process.pid}${isMainThread ? '' : `-worker${threadId}`}`;
   process.once('exit', () => {
     // the in-thread session answers synchronously, so this works inside 'exit'
     session.post('Profiler.stop', (err, res) => {

@@ -129,27 +129,26 @@ export class SqlLedger implements Ledger {
   }
 
   async begin(r: LedgerStart): Promise<void> {
+    // One statement, no transaction: pending unless a final record already has this id.
     // Retried after a lost connection: a retry that finds its own row (same kiosk,
     // same card HMAC, a fresh issuance id) is the first attempt having committed.
     let attempt = 0;
-    await retryLostConnection(() =>
-      this.db.transaction(async (q) => {
-        attempt++;
-        const done = await q.query('SELECT 1 FROM ledger_record WHERE issuance_id = $1', [r.issuanceId]);
-        const ins = done.rows.length
-          ? { rows: [] }
-          : await q.query(
-              `INSERT INTO ledger_pending (issuance_id, city_code, kiosk_id, store_id, cert_type, copies, card_serial_hmac, status, requested_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8) ON CONFLICT (issuance_id) DO NOTHING RETURNING 1`,
-              [r.issuanceId, r.cityCode, r.kioskId, r.storeId, r.certType, r.copies, r.cardSerialHmac, r.requestedAt],
-            );
-        if (ins.rows.length === 0) {
-          const mine = await q.query(`SELECT 1 FROM ledger_pending WHERE issuance_id = $1 AND kiosk_id = $2 AND card_serial_hmac = $3 AND status = 'requested'`, [r.issuanceId, r.kioskId, r.cardSerialHmac]);
-          if (attempt > 1 && !done.rows.length && mine.rows.length) return;
-          throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
+    await retryLostConnection(async () => {
+      attempt++;
+      const ins = await this.db.query(
+        `INSERT INTO ledger_pending (issuance_id, city_code, kiosk_id, store_id, cert_type, copies, card_serial_hmac, status, requested_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, 'requested', $8 WHERE NOT EXISTS (SELECT 1 FROM ledger_record WHERE issuance_id = $1)
+         ON CONFLICT (issuance_id) DO NOTHING RETURNING 1`,
+        [r.issuanceId, r.cityCode, r.kioskId, r.storeId, r.certType, r.copies, r.cardSerialHmac, r.requestedAt],
+      );
+      if (ins.rows.length === 0) {
+        if (attempt > 1) {
+          const mine = await this.db.query(`SELECT 1 FROM ledger_pending WHERE issuance_id = $1 AND kiosk_id = $2 AND card_serial_hmac = $3 AND status = 'requested'`, [r.issuanceId, r.kioskId, r.cardSerialHmac]);
+          if (mine.rows.length) return;
         }
-      }),
-    );
+        throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
+      }
+    });
   }
 
   async delivered(issuanceId: string, documentSha256: string, fee: number, at: Date = new Date()): Promise<void> {
@@ -174,7 +173,8 @@ export class SqlLedger implements Ledger {
       if (!head) throw new KonbiniError('INTERNAL', { reason: 'ledger-head-missing' });
       const existing = await q.query('SELECT * FROM ledger_record WHERE issuance_id = $1', [issuanceId]);
       if (existing.rows[0]) return fromRecordRow(existing.rows[0]);
-      const pending = await q.query('SELECT * FROM ledger_pending WHERE issuance_id = $1', [issuanceId]);
+      // Taken out of pending and read in one statement (rolled back with the rest if anything fails).
+      const pending = await q.query('DELETE FROM ledger_pending WHERE issuance_id = $1 RETURNING *', [issuanceId]);
       if (!pending.rows[0]) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId });
       const p = fromPendingRow(pending.rows[0]);
       // Only a delivered document can have been printed.
@@ -191,7 +191,6 @@ export class SqlLedger implements Ledger {
       };
       const rec: ChainedRecord = { ...unhashed, hash: recordHash(unhashed) };
       await insertRecord(q, rec);
-      await q.query('DELETE FROM ledger_pending WHERE issuance_id = $1', [issuanceId]);
       await q.query('UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1', [rec.seq, rec.hash]);
       // The city's 交付記録 must learn this outcome: kept until the city confirms it.
       await q.query(
