@@ -1,5 +1,5 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../replica/db.js';
@@ -68,6 +68,13 @@ export class CentreNotifier {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /*
+   * One kept-alive connection to the centre: a full load queues an add per linked card
+   * (hundreds of thousands in a large city), and a TLS handshake per row would cost
+   * more than the row. The pin is checked at each handshake (checkServerIdentity), so
+   * a reused connection is one already checked.
+   */
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
   constructor(
     private readonly db: Db,
@@ -90,6 +97,7 @@ export class CentreNotifier {
     clearTimeout(this.timer);
     this.wakeSleep?.();
     await this.running;
+    this.agent.destroy();
   }
 
   private wakeSleep: (() => void) | undefined;
@@ -192,7 +200,7 @@ export class CentreNotifier {
           key: this.opts.tls.key,
           cert: this.opts.tls.cert,
           ca: this.opts.tls.ca,
-          agent: false,
+          agent: this.agent,
           timeout: this.opts.timeoutMs ?? 10_000,
           // the CA chain is checked by TLS; the pin decides it is the centre (the name is not used)
           checkServerIdentity: (_host: string, peer: PeerCertificate) =>

@@ -55,8 +55,10 @@ perBackend(list, dataset, async (t, db) => {
   t.equal(queued.pending, loadedCards.length + dataset.cardLinks.length, 'one add per card in the file, one remove per card linked before and gone');
   t.match(queued.head, { op: 'remove', seq: 0 }, 'removals first');
 
+  const started = performance.now();
   notifier.start();
   t.equal((await until(() => outboxStatus(db), (s) => s.pending === 0, 60_000)).pending, 0, 'the outbox drains');
+  t.comment(`${queued.pending} card link changes delivered in ${Math.round(performance.now() - started)} ms`);
   for (const serial of before) t.equal(await centre.refusal(serial), 'CARD_NOT_LINKED', 'a card the load dropped is no longer routed to the city');
   const states = new Set(await Promise.all(loadedCards.map((s) => centre.refusal(s))));
   t.same([...states], ['CARD_LINK_NOT_YET_VALID'], 'every card of the load is linked at the centre (valid from tomorrow, the centre’s rule)');
