@@ -21,12 +21,15 @@ interface Bench {
   what: string;
   file: string;
   args: string[];
+  /** Node flags for the benchmark's process. */
+  nodeArgs?: string[];
 }
 
 const BENCHES: Bench[] = [
-  { name: 'render-sign', what: 'city: 住民票 render and render+sign in a warm process, against bare pdfkit with the same fonts', file: 'city-cert-server/bench/render-sign.ts', args: [] },
+  // with the young generation the city's render workers get (pool.ts RENDER_WORKER_LIMITS: 3 × 32 MB)
+  { name: 'render-sign', what: 'city: 住民票 render and render+sign in a warm process, against bare pdfkit with the same fonts; each type with marks', file: 'city-cert-server/bench/render-sign.ts', args: [], nodeArgs: ['--max-semi-space-size=32'] },
   { name: 'card-validation', what: 'centre: card certificate + challenge signature validations per second', file: 'issuance-center/bench/card-validation.ts', args: [] },
-  { name: 'sync', what: 'city: full load and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--residents', '10000', '--deltas', '2000'] : ['--encryption', 'on,off'] },
+  { name: 'sync', what: 'city: full load (COPY vs jsonb INSERT, sealing threads) and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--residents', '10000', '--deltas', '2000'] : ['--residents', '100000', '--deltas', '10000', '--method', 'copy,insert', '--encryption', 'on,off'] },
   { name: 'loadtest-1', what: 'end to end, 1 kiosk, services as processes', file: 'bench/loadtest.ts', args: ['--kiosks', '1', '--issuances', quick ? '20' : '100', '--json'] },
   { name: 'loadtest-50', what: 'end to end, 50 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '50', '--issuances', quick ? '200' : '1000', '--json'] },
   { name: 'loadtest-200', what: 'end to end, 200 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '200', '--issuances', quick ? '400' : '2000', '--json'] },
@@ -58,7 +61,7 @@ function parseResult(out: string): unknown {
 function runOne(b: Bench): Promise<{ ok: boolean; result?: unknown; error?: string; seconds: number }> {
   const started = Date.now();
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import=tsx', '--conditions=konbini-source', join(ROOT, b.file), ...b.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(b.nodeArgs ?? []), '--import=tsx', '--conditions=konbini-source', join(ROOT, b.file), ...b.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

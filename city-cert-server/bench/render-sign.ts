@@ -190,6 +190,7 @@ async function main(): Promise<void> {
       bench: 'render-sign',
       document: { type: 'resident-record', persons: model0.persons.length, pages, bytesSigned: one.pdf.length, textRuns: runs.length },
       node: process.version,
+      nodeFlags: process.execArgv.filter((a) => !a.startsWith('--import') && !a.startsWith('--conditions')),
       cpus: (await import('node:os')).cpus().length,
       loadAverage1m: (await import('node:os')).loadavg()[0],
       warmup: WARMUP,
