@@ -418,6 +418,7 @@ async function refreshControls() {
     sel.addEventListener('change', () => showPin());
   }
   showPin();
+  $('printer-demo').hidden = r.printer !== 'tray';
   if (r.reader?.kind === 'pcsc') {
     // A real PC/SC reader: what pcscd reports, no buttons (the card goes on the reader itself).
     pcscMode = true;

@@ -379,6 +379,7 @@ export const TEXTS = {
       'koseki-fuhyo': '户籍附票副本',
     },
     errors: {
+      PRINTER_UNAVAILABLE: '打印机无法使用，未能打印。未收取费用。',
       HOUSEHOLD_MEMBER_GONE: '您选择的家庭成员目前已不在本户记录中。请从头开始。',
       DOCUMENT_SIGNATURE_INVALID: '无法确认证明书数据的电子签名，已停止打印。未收取费用。',
       CARD_REMOVED: '卡片已被取走。请从头开始。',
@@ -527,6 +528,7 @@ export const TEXTS = {
       'koseki-fuhyo': '호적 부표 사본',
     },
     errors: {
+      PRINTER_UNAVAILABLE: '프린터를 사용할 수 없어 인쇄하지 못했습니다. 요금은 청구되지 않습니다.',
       HOUSEHOLD_MEMBER_GONE: '선택한 세대원이 현재 이 세대에 기록되어 있지 않습니다. 처음부터 다시 해 주십시오.',
       DOCUMENT_SIGNATURE_INVALID: '증명서 데이터의 전자서명을 확인할 수 없어 인쇄를 중지했습니다. 요금은 청구되지 않습니다.',
       CARD_REMOVED: '카드가 치워졌습니다. 처음부터 다시 하십시오.',
@@ -670,6 +672,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Histórico de endereços do registro familiar',
     },
     errors: {
+      PRINTER_UNAVAILABLE: 'A impressora não está disponível: não foi impresso. Não foi cobrado.',
       HOUSEHOLD_MEMBER_GONE: 'Uma pessoa que escolheu já não consta do seu agregado. Comece de novo.',
       DOCUMENT_SIGNATURE_INVALID: 'Não foi possível verificar a assinatura eletrónica do certificado; não foi impresso. Não foi cobrado.',
       CARD_REMOVED: 'O cartão foi retirado. Comece de novo.',
@@ -812,6 +815,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Historial de domicilios del registro familiar',
     },
     errors: {
+      PRINTER_UNAVAILABLE: 'La impresora no está disponible: no se ha impreso. No se le ha cobrado.',
       HOUSEHOLD_MEMBER_GONE: 'Una persona que eligió ya no figura en su hogar. Vuelva a empezar.',
       DOCUMENT_SIGNATURE_INVALID: 'No se pudo verificar la firma electrónica del certificado; no se ha impreso. No se le ha cobrado.',
       CARD_REMOVED: 'Se retiró la tarjeta. Empiece de nuevo.',
@@ -954,6 +958,7 @@ export const TEXTS = {
       'koseki-fuhyo': 'Lịch sử địa chỉ kèm hộ tịch',
     },
     errors: {
+      PRINTER_UNAVAILABLE: 'Máy in không dùng được nên chưa in. Bạn không bị tính phí.',
       HOUSEHOLD_MEMBER_GONE: 'Một người bạn đã chọn hiện không còn trong hộ của bạn. Vui lòng làm lại từ đầu.',
       DOCUMENT_SIGNATURE_INVALID: 'Không xác minh được chữ ký điện tử của giấy chứng nhận nên đã dừng in. Bạn không bị tính phí.',
       CARD_REMOVED: 'Thẻ đã bị lấy ra. Vui lòng làm lại từ đầu.',

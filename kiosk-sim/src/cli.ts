@@ -9,6 +9,7 @@ import { InProcessReader } from './reader/in-process-reader.js';
 import type { CardReader } from './reader/card-reader.js';
 import { formatReaderSpec, openReader, parseReaderSpec, vpcdReaderName, vpcdSlotOf } from './reader/reader-spec.js';
 import { CentreConnection } from './centre/connection.js';
+import { LpPrinter } from './printer/lp-printer.js';
 import { TrayPrinter } from './printer/printer.js';
 import { runIssuance, type KioskUi } from './session/issuance.js';
 import { DEFAULT_CONFIG, loadKioskConfig, type KioskConfig } from './config.js';
@@ -200,6 +201,11 @@ async function cardRemove(args: string[]): Promise<number> {
   return 0;
 }
 
+function requireTray(tray: string | undefined): string {
+  if (!tray) throw new UsageError('issue needs --tray (the tray printer), or "printer": "cups:<queue>" in the config');
+  return tray;
+}
+
 async function issue(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -217,7 +223,7 @@ async function issue(args: string[]): Promise<number> {
       config: { type: 'string' },
     },
   });
-  if (!values.pin || !values.type || !values.tray) throw new UsageError('issue needs --pin, --type and --tray');
+  if (!values.pin || !values.type) throw new UsageError('issue needs --pin and --type');
   if (!['self', 'household', 'members'].includes(values.scope!)) throw new UsageError('--scope must be self, household or members');
   if ((values.scope === 'members') !== (values.members !== undefined)) throw new UsageError('--scope members goes with --members (self, or 続柄:year, comma-separated)');
   const wanted = values.members?.split(',').map((x) => x.trim()).filter(Boolean) ?? [];
@@ -225,6 +231,7 @@ async function issue(args: string[]): Promise<number> {
     throw new UsageError('--members: self, or 続柄:year of birth (e.g. 妻:1982), comma-separated');
   }
   const cfg = config(values.config);
+  const trayDir = cfg.printer.kind === 'tray' ? requireTray(values.tray) : null;
   let spec = cfg.reader;
   if (values.reader !== undefined) {
     try { spec = parseReaderSpec(values.reader); } catch (err) { throw new UsageError((err as Error).message); }
@@ -270,7 +277,9 @@ async function issue(args: string[]): Promise<number> {
     await cleanup();
     throw err;
   });
-  const printer = new TrayPrinter(join(cfg.workDir, cfg.kioskId, 'spool'), resolve(values.tray));
+  const printer = cfg.printer.kind === 'cups'
+    ? new LpPrinter({ queue: cfg.printer.queue, ...(cfg.printer.server ? { server: cfg.printer.server } : {}) })
+    : new TrayPrinter(join(cfg.workDir, cfg.kioskId, 'spool'), resolve(trayDir!));
   const pin = values.pin;
   const ui: KioskUi = {
     step: (name, info) => {

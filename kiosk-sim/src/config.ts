@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { CentreTls } from './centre/connection.js';
 import { DEFAULT_READER, parseReaderSpec, type ReaderSpec } from './reader/reader-spec.js';
 import { trustFromPem, type DocumentTrust } from './session/verify-signature.js';
+import { parsePrinterSpec, type PrinterSpec } from './printer/lp-printer.js';
 
 /**
  * The kiosk's configuration file (JSON; `npm start` writes var/run/kiosk.json).
@@ -30,6 +31,8 @@ export interface KioskConfigFile {
    * CA). Default: the dev PKI's lgpki-ca (var/pki/manifest.json, or KONBINI_PKI_DIR).
    */
   documentSignerCa?: string | string[];
+  /** `tray` (default: the simulated tray) or `cups:<queue>[@<server>]` (printed with lp). */
+  printer?: string;
 }
 
 export interface KioskConfig {
@@ -44,6 +47,7 @@ export interface KioskConfig {
   vpcdHost?: string;
   /** Undefined: the dev PKI's LGPKI-sim CA (see devDocumentTrust). */
   documentTrust?: DocumentTrust;
+  printer: PrinterSpec;
 }
 
 export const DEFAULT_CONFIG = 'var/run/kiosk.json';
@@ -67,6 +71,7 @@ export function loadKioskConfig(path: string): KioskConfig {
     reader: file.reader === undefined ? DEFAULT_READER : parseReaderSpec(file.reader),
     fixturesCardsDir: resolve(base, file.fixturesCardsDir ?? file.cardsDir),
     vpcdHost: file.vpcdHost,
+    printer: file.printer === undefined ? { kind: 'tray' } : parsePrinterSpec(file.printer),
     ...(file.documentSignerCa !== undefined
       ? { documentTrust: trustFromPem([file.documentSignerCa].flat().map((p) => read(p))) }
       : {}),

@@ -112,6 +112,7 @@ export const ERRORS = {
   PAYMENT_SHORT: e(402, '投入金額が不足しています。', 'The amount paid is less than the fee.'),
   PRINTER_JAM: e(503, '紙詰まりのため印刷できませんでした。料金はかかりません。', 'Paper jam: not printed. You have not been charged.'),
   PRINTER_OUT_OF_PAPER: e(503, '用紙切れのため印刷できませんでした。料金はかかりません。', 'Out of paper: not printed. You have not been charged.'),
+  PRINTER_UNAVAILABLE: e(503, 'プリンターが使えないため印刷できませんでした。料金はかかりません。', 'The printer is not available: not printed. You have not been charged.'),
 
   // --- city replica sync (city staff and the core 住基 system, never a kiosk) ---
   SYNC_INPUT_INVALID: e(400, '連携データに誤りがあります（行・項目・理由を確認してください）。', 'The sync file has invalid rows (see line, field and reason).'),

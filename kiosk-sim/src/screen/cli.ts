@@ -6,10 +6,12 @@ import { ERRORS, KonbiniError } from '@konbini/protocol';
 import { buildScreen } from './server.js';
 import { formatReaderSpec, openReader, parseReaderSpec, type ReaderSpec } from '../reader/reader-spec.js';
 import type { CardReader } from '../reader/card-reader.js';
+import { LpPrinter, parsePrinterSpec, type PrinterSpec } from '../printer/lp-printer.js';
 import { hashMaintenancePassword } from './maintenance.js';
 
 export const SCREEN_USAGE = `  kiosk-sim screen [--port N] [--host 127.0.0.1] [--config ${DEFAULT_CONFIG}] [--tray <dir>] [--idle-seconds N]
                    [--maintenance-hash-file <file>] [--reader in-process|pcsc|pcsc:<reader name>]
+                   [--printer tray|cups:<queue>[@<server>]]
   kiosk-sim screen hash-password < password   (prints the scrypt hash for --maintenance-hash-file)`;
 
 /**
@@ -38,6 +40,7 @@ export async function screenCommand(args: string[]): Promise<number> {
       'idle-seconds': { type: 'string', default: '60' },
       'maintenance-hash-file': { type: 'string' },
       reader: { type: 'string' },
+      printer: { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -51,6 +54,15 @@ export async function screenCommand(args: string[]): Promise<number> {
   if (values.reader !== undefined) {
     try {
       spec = parseReaderSpec(values.reader);
+    } catch (err) {
+      process.stderr.write(`kiosk-sim: ${(err as Error).message}\nusage:\n${SCREEN_USAGE}\n`);
+      return 2;
+    }
+  }
+  let printerSpec: PrinterSpec = cfg.printer;
+  if (values.printer !== undefined) {
+    try {
+      printerSpec = parsePrinterSpec(values.printer);
     } catch (err) {
       process.stderr.write(`kiosk-sim: ${(err as Error).message}\nusage:\n${SCREEN_USAGE}\n`);
       return 2;
@@ -79,6 +91,7 @@ export async function screenCommand(args: string[]): Promise<number> {
     trayDir: values.tray ? resolve(values.tray) : undefined,
     idleMs: idle * 1000,
     ...(reader ? { reader } : {}),
+    ...(printerSpec.kind === 'cups' ? { printer: new LpPrinter({ queue: printerSpec.queue, ...(printerSpec.server ? { server: printerSpec.server } : {}) }) } : {}),
     ...(values['maintenance-hash-file'] ? { maintenance: { passwordHash: readFileSync(values['maintenance-hash-file'], 'utf8').trim() } } : {}),
     // ids and codes only (DESIGN §8)
     log: (event, fields) => process.stderr.write(`${JSON.stringify({ time: Date.now(), kiosk: cfg.kioskId, event, ...fields })}\n`),

@@ -179,6 +179,8 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     return {
       // What the demo panel shows about the reader: with PC/SC, what pcscd reports.
       reader: demoReader ? { kind: 'in-process' } : { kind: 'pcsc', name: reader.name || null, cardPresent: reader.cardPresent },
+      // the fault buttons arm the simulated tray printer only
+      printer: options.printer ? 'external' : 'tray',
       inReader: demoReader?.currentCard ? insertedId : null,
       cards,
     };
