@@ -4,7 +4,13 @@
  *
  *   node --import tsx --conditions=konbini-source city-cert-server/bench/sync.ts \
  *     [--residents 100000,1000000] [--deltas 10000] [--backends postgres,pglite] [--pg postgres://postgres@127.0.0.1:5432/postgres] [--with-dry-run]
- *     [--encryption on,off] [--issuance-reads 2000]
+ *     [--encryption on,off] [--issuance-reads 2000] [--method copy,insert] [--seal-threads 2]
+ *
+ * --method: how the full load writes rows (COPY, the default, or the jsonb_to_recordset
+ * INSERTs); --seal-threads: sealing worker threads (default: fullLoad's, one per spare
+ * core, at most 2; 0 = seal on the main thread). The load's line also gives this
+ * process's CPU time (main thread and sealing threads), which a busy machine changes
+ * less than the wall time.
  *
  * --encryption off replaces the AES-256-GCM field cipher by one that stores the
  * plaintext bytes in the same bytea columns through the same SQL: the difference is
@@ -16,7 +22,7 @@
  * database is created with a random name and dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -38,6 +44,8 @@ const { values } = parseArgs({
     'with-dry-run': { type: 'boolean', default: false },
     encryption: { type: 'string', default: 'on' },
     'issuance-reads': { type: 'string', default: '2000' },
+    method: { type: 'string', default: 'copy' },
+    'seal-threads': { type: 'string' },
   },
 });
 
@@ -52,6 +60,25 @@ class PlaintextCipher extends FieldCipher {
   override open(_t: string, _c: string, _r: string, stored: Buffer): Buffer {
     return stored;
   }
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL server processes serving this database (same machine:
+ * /proc), or null on PGlite (it runs inside this process, counted in its CPU).
+ */
+async function serverCpuMs(db: Db, backend: string): Promise<number | null> {
+  if (backend !== 'postgres') return null;
+  const pids = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+  let ticks = 0;
+  for (const { pid } of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return ticks * 10; // USER_HZ = 100
 }
 
 /** Issuance reads of `n` residents spread over the city: ms per resident. */
@@ -115,8 +142,9 @@ for (const n of sizes) {
   await writeJsonLines(deltaFile, deltaRows({ residents: n, seed }, nDeltas, 1));
   report(`generate ${nDeltas} deltas: ${ms(t)} ms`);
 
-  for (const backend of values.backends!.split(',')) for (const encryption of values.encryption!.split(',')) {
-    const label = `${backend} encryption=${encryption}`;
+  for (const backend of values.backends!.split(',')) for (const encryption of values.encryption!.split(',')) for (const method of values.method!.split(',') as ('copy' | 'insert')[]) {
+    const sealThreads = values['seal-threads'] === undefined ? undefined : Number(values['seal-threads']);
+    const label = `${backend} encryption=${encryption} method=${method}${sealThreads === undefined ? '' : ` seal-threads=${sealThreads}`}`;
     let db: Db;
     let cleanup: () => Promise<void>;
     let t0 = performance.now();
@@ -147,10 +175,15 @@ for (const n of sizes) {
         await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { dryRun: true });
         report(`${label}: full load ${n} residents --dry-run: ${ms(t0)} ms`);
       }
+      const cpu0 = process.cpuUsage();
+      const server0 = await serverCpuMs(db, backend);
       t0 = performance.now();
-      const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }));
+      const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { method, sealThreads });
       const loadMs = ms(t0);
-      report(`${label}: full load ${n} residents (${r.households} households, ${r.cardLinks} card links, ${r.seals} seals): ${loadMs} ms (${Math.round((r.residents / loadMs) * 1000)} residents/s)`);
+      const cpu = process.cpuUsage(cpu0);
+      const server1 = await serverCpuMs(db, backend);
+      const serverCpu = server0 === null || server1 === null ? '' : `, PostgreSQL server CPU ${server1 - server0} ms`;
+      report(`${label}: full load ${n} residents (${r.households} households, ${r.cardLinks} card links, ${r.seals} seals): ${loadMs} ms (${Math.round((r.residents / loadMs) * 1000)} residents/s), this process's CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms${serverCpu}`);
       t0 = performance.now();
       const batch = await parseDelta(createReadStream(deltaFile));
       const parseMs = ms(t0);
