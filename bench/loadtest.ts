@@ -192,7 +192,7 @@ async function main(): Promise<void> {
     const expect = holderOf(card);
     const tray = join(state, `tray-${k}`);
     const printer = new TrayPrinter(join(state, `spool-${k}`), tray);
-    const centre = await CentreConnection.connect(services.centreUrl, tls);
+    let centre = await CentreConnection.connect(services.centreUrl, tls);
     try {
       while (next < ISSUANCES) {
         next++;
@@ -225,6 +225,13 @@ async function main(): Promise<void> {
         } catch (err) {
           const code = err instanceof KonbiniError ? err.code : 'INTERNAL';
           failures.set(code, (failures.get(code) ?? 0) + 1);
+          // As a kiosk does after an error (a time-out above all): a new line, so a late
+          // answer to the abandoned session is never read as one for the next resident.
+          centre.close();
+          centre = await CentreConnection.connect(services.centreUrl, tls).catch(async () => {
+            await new Promise((r) => setTimeout(r, 1000));
+            return CentreConnection.connect(services.centreUrl, tls);
+          });
         } finally {
           await reader.close();
         }
