@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   KonbiniError,
+  MAX_HOUSEHOLD_MEMBERS,
   cardSerialHmac,
   type Binding,
   type CertType,
@@ -149,7 +150,8 @@ function offerOf(snap: Snapshot, certType: CertType, holder: Resident): TypeOffe
   const ctx = typeContext(snap, certType, holder);
   const refusal = runTypeRules(ctx);
   const household = ctx.members ?? [];
-  const choose = RESIDENT_RECORD_TYPES.includes(certType) && household.length > 1;
+  // more members than a menu may list (MAX_HOUSEHOLD_MEMBERS): the whole household or the counter
+  const choose = RESIDENT_RECORD_TYPES.includes(certType) && household.length > 1 && household.length <= MAX_HOUSEHOLD_MEMBERS;
   return {
     refusal,
     options: allowedOptions(certType, holder, ctx.allowMyNumber, choose ? household.length : 1),

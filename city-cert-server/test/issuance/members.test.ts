@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { CityDataset, CityIssueRequest, HouseholdMember, MenuItem } from '@konbini/protocol';
+import { MAX_HOUSEHOLD_MEMBERS, parseCityMenuResponse, type CityDataset, type CityIssueRequest, type HouseholdMember, type MenuItem } from '@konbini/protocol';
 import { issue, menu, type IssuanceDeps } from '../../src/issuance/service.js';
 import { loadDataset, migrate, openPgliteDb, type Db } from '../../src/replica/index.js';
 import { renderAndBind } from '../../src/render/resident-record.js';
@@ -112,6 +112,25 @@ t.test('menu: members listed by reference, 続柄 and birth year, in household o
   t.teardown(() => other.db.close());
   const theirs = (await takahashiMenu(other.deps)).record.members!.map((x) => x.ref);
   t.notSame(theirs, refs, 'references are keyed by the city');
+});
+
+t.test('a household larger than a menu may list: no members offered, the menu stays valid', async (t) => {
+  const { dataset: d } = testDataset(now);
+  d.city = { ...d.city, fees: { 'resident-record': 200 } };
+  const yoshida = d.residents.find((r) => r.id === 'R0010')!;
+  for (let i = 0; i < MAX_HOUSEHOLD_MEMBERS - 1; i++) {
+    d.residents.push({ ...yoshida, id: `R09${String(i).padStart(2, '0')}`, givenName: '同居', relationship: '同居人', birthDate: `19${50 + i}-01-01` });
+  }
+  const db = await openPgliteDb();
+  t.teardown(() => db.close());
+  await migrate(db);
+  await loadDataset(db, d);
+  const deps: IssuanceDeps = { db, printable: () => true, now: () => now, render: (m, h) => renderAndBind(m, h, null), log: pino({ level: 'silent' }) };
+  const m = await menu(deps, { cardSerial: SERIAL.yoshida, kioskId: 'K0001' });
+  const item = m.items.find((i) => i.certType === 'resident-record')!;
+  t.notOk(item.members, `${MAX_HOUSEHOLD_MEMBERS + 1} members: none listed`);
+  t.notOk(item.options.includes('members'));
+  t.ok(parseCityMenuResponse(JSON.parse(JSON.stringify(m))), 'the centre accepts the menu');
 });
 
 t.test('the paper prints exactly the chosen members, in household order', async (t) => {
