@@ -293,7 +293,12 @@ async function issue(args: string[]): Promise<number> {
     },
     choose: async (menu) => {
       if (values.scope !== 'members') {
-        return { certType: values.type!, options: { scope: values.scope === 'household' ? 'household' : 'self' } satisfies CertOptions, copies: Number(values.copies) };
+        // Only a type whose menu entry offers the scope gets one (koseki certificates
+        // and the seal take none, and the city refuses options it did not offer); a
+        // type missing from the menu goes without, so the city answers its own reason.
+        const offersScope = menu.items.find((i) => i.certType === values.type)?.options.includes('scope') ?? false;
+        const options: CertOptions = offersScope ? { scope: values.scope === 'household' ? 'household' : 'self' } : {};
+        return { certType: values.type!, options, copies: Number(values.copies) };
       }
       // The household as the city listed it: each --members entry must name exactly one member.
       const members = menu.items.find((i) => i.certType === values.type)?.members ?? [];

@@ -69,3 +69,13 @@ t.test('documentSignerCa: the LGPKI-sim CA prints; another CA refuses the city\'
   }
   t.same(printed, [], 'no paper');
 });
+
+t.test('a type whose menu entry offers no scope (印鑑登録証明書) is asked for without one and prints', async (t) => {
+  // the CLI's --scope defaults to self; sending it for a type without that option was refused (OPTION_NOT_ALLOWED)
+  const tray = join(stack.tmp, 'tray-seal');
+  const r = await issue(['--tray', tray, '--type', 'seal']);
+  t.equal(r.code, 0, r.out + r.err);
+  t.match(r.out, /^printed issuance=/m);
+  const text = execFileSync('pdftotext', ['-layout', join(tray, readdirSync(tray)[0]!), '-'], { encoding: 'utf8' }).replace(/\s+/g, '');
+  t.match(text, /印鑑登録証明書/);
+});
