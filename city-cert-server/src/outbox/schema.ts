@@ -43,28 +43,26 @@ export async function enqueueCardChanges(tx: Queryable, changes: { seq: number; 
 /**
  * After a full load, inside its transaction: the centre's card directory is brought
  * to the loaded replica. `full_load_old_links` holds the links active before the load
- * (made by the load before it emptied the replica). A link the load dropped is
- * removed; every active link the load holds is added (adding a link the centre holds
- * already changes nothing there, and a full load is when a directory that drifted is
- * put right). Removals go first, so a card is never missing at the centre while
- * it is linked here. Returns the rows queued.
+ * (made by the load before it emptied the replica). In delivery order:
+ * 1. a remove for each link the load dropped;
+ * 2. an add for each link the load brought that was not active before;
+ * 3. an add for every other link the load holds: the centre has them already if
+ *    nothing drifted (adding again changes nothing there), and a full load is when a
+ *    directory that drifted is put right. Last, so new cards do not wait behind them.
+ * Removals first, so a card is never missing at the centre while it is linked here.
  */
 export async function enqueueFullLoadLinks(tx: Queryable, seq: number): Promise<{ add: number; remove: number }> {
-  const removed = await tx.query<{ n: string }>(
-    `WITH q AS (INSERT INTO centre_outbox (seq, op, serial)
-       SELECT $1, 'remove', o.serial FROM full_load_old_links o
-       WHERE NOT EXISTS (SELECT 1 FROM card_links c WHERE c.serial = o.serial AND c.revoked_on IS NULL)
-       ORDER BY o.serial RETURNING 1)
-     SELECT count(*)::text AS n FROM q`,
-    [seq],
-  );
-  const added = await tx.query<{ n: string }>(
-    `WITH q AS (INSERT INTO centre_outbox (seq, op, serial)
-       SELECT $1, 'add', serial FROM card_links WHERE revoked_on IS NULL ORDER BY serial RETURNING 1)
-     SELECT count(*)::text AS n FROM q`,
-    [seq],
-  );
-  return { add: Number(added[0]?.n ?? 0), remove: Number(removed[0]?.n ?? 0) };
+  const count = async (sql: string) => Number((await tx.query<{ n: string }>(`WITH q AS (${sql} RETURNING 1) SELECT count(*)::text AS n FROM q`, [seq]))[0]?.n ?? 0);
+  const remove = await count(`INSERT INTO centre_outbox (seq, op, serial)
+    SELECT $1, 'remove', o.serial FROM full_load_old_links o
+    WHERE NOT EXISTS (SELECT 1 FROM card_links c WHERE c.serial = o.serial AND c.revoked_on IS NULL) ORDER BY o.serial`);
+  const fresh = await count(`INSERT INTO centre_outbox (seq, op, serial)
+    SELECT $1, 'add', c.serial FROM card_links c
+    WHERE c.revoked_on IS NULL AND NOT EXISTS (SELECT 1 FROM full_load_old_links o WHERE o.serial = c.serial) ORDER BY c.serial`);
+  const kept = await count(`INSERT INTO centre_outbox (seq, op, serial)
+    SELECT $1, 'add', c.serial FROM card_links c JOIN full_load_old_links o ON o.serial = c.serial
+    WHERE c.revoked_on IS NULL ORDER BY c.serial`);
+  return { add: fresh + kept, remove };
 }
 
 export interface OutboxStatus {

@@ -297,7 +297,8 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
                 header = row as unknown as FileHeader;
                 const { city } = header!;
                 // the card links the centre holds for this city now (outbox below)
-                await tx.exec(`CREATE TEMP TABLE full_load_old_links ON COMMIT DROP AS SELECT serial FROM card_links WHERE revoked_on IS NULL`);
+                await tx.exec(`CREATE TEMP TABLE full_load_old_links ON COMMIT DROP AS SELECT serial FROM card_links WHERE revoked_on IS NULL;
+                  ANALYZE full_load_old_links;`);
                 await tx.exec('DELETE FROM seal_registrations; DELETE FROM card_links; DELETE FROM residents; DELETE FROM households; DELETE FROM fees; DELETE FROM city;');
                 await tx.query('INSERT INTO city (code, name, prefecture, mayor_name, service_hours) VALUES ($1, $2, $3, $4, $5)', [
                   city.code, city.name, city.prefecture, city.mayorName, city.serviceHours ? JSON.stringify(city.serviceHours) : null,

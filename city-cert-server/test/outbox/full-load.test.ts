@@ -63,9 +63,16 @@ perBackend(list, dataset, async (t, db) => {
   const states = new Set(await Promise.all(loadedCards.map((s) => centre.refusal(s))));
   t.same([...states], ['CARD_LINK_NOT_YET_VALID'], 'every card of the load is linked at the centre (valid from tomorrow, the centre’s rule)');
 
-  // the same file again: nothing to remove, every add harmless at the centre
-  await fullLoad(db, file.replace('"seq":0', '"seq":7'));
-  t.match((await outboxStatus(db)).head, { seq: 7 });
+  // reloaded with one card replaced: its removal first, then the new card, then the cards kept (already at the centre)
+  const [dropped, ...kept] = loadedCards;
+  const NEW_CARD = 'c0ffee0000000001';
+  const reload = file.replace('"seq":0', '"seq":7').replace(`"serial":"${dropped}"`, `"serial":"${NEW_CARD}"`);
+  await fullLoad(db, reload);
+  const rows = await db.query<{ seq: string; op: string; serial: string }>('SELECT seq::text AS seq, op, serial FROM centre_outbox ORDER BY id');
+  t.same(rows.slice(0, 2).map((r) => [r.op, r.serial]), [['remove', dropped], ['add', NEW_CARD]], 'the dropped card first, then the new one');
+  t.same(rows.slice(2).map((r) => r.op + r.serial).sort(), kept.map((s) => `add${s}`).sort(), 'then every card kept, again');
+  t.ok(rows.every((r) => r.seq === '7'), 'at the load\'s sequence number');
   t.equal((await until(() => outboxStatus(db), (s) => s.pending === 0, 60_000)).pending, 0, 'a reload is delivered too');
-  t.same([...new Set(await Promise.all(loadedCards.map((s) => centre.refusal(s))))], ['CARD_LINK_NOT_YET_VALID'], 'still linked');
+  t.equal(await centre.refusal(dropped!), 'CARD_NOT_LINKED');
+  t.same([...new Set(await Promise.all([NEW_CARD, ...kept].map((s) => centre.refusal(s))))], ['CARD_LINK_NOT_YET_VALID'], 'the new card and the kept ones linked');
 });
