@@ -149,7 +149,8 @@ function typeContext(snap: Snapshot, certType: CertType, holder: Resident): Type
 function offerOf(snap: Snapshot, certType: CertType, holder: Resident): TypeOffer {
   const ctx = typeContext(snap, certType, holder);
   const refusal = runTypeRules(ctx);
-  const household = ctx.members ?? [];
+  // a member under DV等支援措置 is never offered for choosing (membersNotUnderSupportMeasure)
+  const household = (ctx.members ?? []).filter((m) => !m.resident.flags.includes('support-measure'));
   // more members than a menu may list (MAX_HOUSEHOLD_MEMBERS): the whole household or the counter
   const choose = RESIDENT_RECORD_TYPES.includes(certType) && household.length > 1 && household.length <= MAX_HOUSEHOLD_MEMBERS;
   return {

@@ -188,6 +188,24 @@ export const membersChosen: RequestCheck = {
   },
 };
 
+/**
+ * DV等支援措置 on another member of the household: the holder's own flag refuses
+ * everything (resident-rules), but a member under the measure must not be printed at
+ * a kiosk either, so the whole household, or a choice that includes them, is
+ * SUPPORT_MEASURE (the counter decides). The menu does not list such a member, so a
+ * resident who chooses from it never meets this; it guards the whole-household
+ * scope and a request that did not come from the menu.
+ */
+export const membersNotUnderSupportMeasure: RequestCheck = {
+  name: 'members-not-under-support-measure',
+  check: (req, ctx) => {
+    if (!ctx || !RESIDENT_RECORD_TYPES.includes(ctx.certType)) return null;
+    const { scope, members } = req.options;
+    const printed = scope === 'household' ? (ctx.members ?? []) : scope === 'members' ? (ctx.members ?? []).filter((m) => members?.includes(m.ref)) : [];
+    return printed.some((m) => m.resident.flags.includes('support-measure')) ? 'SUPPORT_MEASURE' : null;
+  },
+};
+
 /** A requested 年度 must be one the city keeps for this taxpayer. */
 export const fiscalYearKept: RequestCheck = {
   name: 'fiscal-year-kept',
@@ -197,4 +215,4 @@ export const fiscalYearKept: RequestCheck = {
   },
 };
 
-export const REQUEST_CHECKS: readonly RequestCheck[] = [certTypeKnown, copiesInRange, optionsAllowed, membersChosen, fiscalYearKept];
+export const REQUEST_CHECKS: readonly RequestCheck[] = [certTypeKnown, copiesInRange, optionsAllowed, membersChosen, membersNotUnderSupportMeasure, fiscalYearKept];

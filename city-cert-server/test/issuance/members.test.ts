@@ -214,3 +214,18 @@ t.test('a member who leaves the household after the menu: HOUSEHOLD_MEMBER_GONE,
   t.same(record.members!.map((x) => x.relation), ['世帯主', '妻', '同居人'], 'the next menu lists who is there now');
   t.equal(record.members!.find((x) => x.relation === '妻')!.ref, wife, 'with the same references');
 });
+
+t.test('a member under DV等支援措置: not offered, not printed with the household nor by choice; the others still print', async (t) => {
+  const { db, deps } = await open();
+  t.teardown(() => db.close());
+  const before = await takahashiMenu(deps);
+  const mother = before.ref('母', 1948);
+  const wife = before.ref('妻', 1978);
+  await applyDelta(db, await parseDelta(deltaFile('dv1', [{ seq: 1, kind: 'support-measure-set', notifiedOn: '2026-02-04', residentId: 'R0005' }])));
+  const { record } = await takahashiMenu(deps);
+  t.same(record.members!.map((x) => x.relation), ['世帯主', '妻', '子', '子', '同居人'], 'the next menu does not list the member under the measure');
+  await t.rejects(issue(deps, req(SERIAL.takahashi, 'resident-record', { scope: 'household' })), { code: 'SUPPORT_MEASURE' }, 'the whole household includes them');
+  await t.rejects(issue(deps, req(SERIAL.takahashi, 'resident-record', { scope: 'members', members: [wife, mother] })), { code: 'SUPPORT_MEASURE' }, 'chosen from a menu taken before the measure');
+  const ok = await issue(deps, req(SERIAL.takahashi, 'resident-record', { scope: 'members', members: [wife] }));
+  t.same(printed(ok.pdf), ['花子'], 'the others may still be chosen');
+});

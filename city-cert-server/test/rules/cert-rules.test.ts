@@ -9,6 +9,7 @@ import {
   copiesInRange,
   fiscalYearKept,
   membersChosen,
+  membersNotUnderSupportMeasure,
   optionsAllowed,
   runTypeRules,
   sealActive,
@@ -19,8 +20,8 @@ import {
 } from '../../src/rules/cert-rules.js';
 import type { SealRegistration } from '../../src/replica/seal.js';
 
-const holder = { id: 'R1', birthDate: '1980-01-01', foreign: null } as Resident;
-const foreigner = { id: 'R2', birthDate: '1990-01-01', foreign: { nationality: '英国' } } as Resident;
+const holder = { id: 'R1', birthDate: '1980-01-01', foreign: null, flags: [] as string[] } as Resident;
+const foreigner = { id: 'R2', birthDate: '1990-01-01', foreign: { nationality: '英国' }, flags: [] as string[] } as Resident;
 const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 const seal = (over: Partial<SealRegistration> = {}): SealRegistration => ({
   residentId: 'R1', sealNumber: 'S1', status: 'active', registeredOn: '2010-01-01', abolishedOn: null, imagePng: png, ...over,
@@ -107,10 +108,23 @@ t.test('members-chosen: scope and list together, non-empty, no repeats, all in t
   t.equal(check({ scope: 'members', members: ['m00000000000000b2'] }, ctx({ certType: 'resident-entries' })), 'HOUSEHOLD_MEMBER_GONE', 'no household known: nobody to choose');
 });
 
+t.test('members-not-under-support-measure: a member under DV等支援措置 is printed neither with the household nor by choice', async (t) => {
+  const sheltered = { id: 'R3', birthDate: '1985-01-01', foreign: null, flags: ['support-measure'] } as unknown as Resident;
+  const members = [{ ref: 'm00000000000000a1', resident: holder }, { ref: 'm00000000000000b2', resident: foreigner }, { ref: 'm00000000000000c3', resident: sheltered }];
+  const rr = ctx({ certType: 'resident-record', members });
+  const check = (options: CertOptions, c = rr) => membersNotUnderSupportMeasure.check(req({ options }), c);
+  t.equal(check({ scope: 'household' }), 'SUPPORT_MEASURE', 'the whole household includes them');
+  t.equal(check({ scope: 'members', members: ['m00000000000000a1', 'm00000000000000c3'] }), 'SUPPORT_MEASURE', 'chosen');
+  t.equal(check({ scope: 'members', members: ['m00000000000000a1', 'm00000000000000b2'] }), null, 'the others may be chosen');
+  t.equal(check({ scope: 'self' }), null, 'the holder alone');
+  t.equal(check({}), null);
+  t.equal(check({ scope: 'household' }, ctx({ certType: 'resident-record', members: members.slice(0, 2) })), null, 'nobody under the measure');
+});
+
 t.test('fiscal-year-kept: a year the city does not keep → TAX_RECORD_MISSING', async (t) => {
   const tax = ctx({ certType: 'tax-income', taxYears: [2026] });
   t.equal(fiscalYearKept.check(req({ options: { fiscalYear: 2025 } }), tax), 'TAX_RECORD_MISSING');
   t.equal(fiscalYearKept.check(req({ options: { fiscalYear: 2026 } }), tax), null);
   t.equal(fiscalYearKept.check(req({ options: {} }), tax), null, 'no year asked: the latest kept');
-  t.same(REQUEST_CHECKS.map((c) => c.name), ['cert-type-known', 'copies-in-range', 'options-allowed', 'members-chosen', 'fiscal-year-kept']);
+  t.same(REQUEST_CHECKS.map((c) => c.name), ['cert-type-known', 'copies-in-range', 'options-allowed', 'members-chosen', 'members-not-under-support-measure', 'fiscal-year-kept']);
 });
