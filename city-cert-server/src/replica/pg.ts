@@ -9,6 +9,8 @@ import type { KeyWrapper } from '../crypto/key-wrapper.js';
 /** SQLSTATEs after which a transaction may simply be run again. */
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const MAX_ATTEMPTS = 5;
+/** connection_exception, admin/crash shutdown, and the socket errors of a lost connection */
+const LOST = /^(08|57P0|ECONNRESET$|EPIPE$|ECONNREFUSED$)/;
 
 function queryable(client: pg.PoolClient, keys: ReplicaKeys): Queryable {
   return {
@@ -69,6 +71,8 @@ class PgDb implements Db {
         }
         const code = (err as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) continue;
+        // the connection was lost (backend terminated, server restarted): the pool drops it, the next attempt gets a new one
+        if (broken && LOST.test(code ?? '') && attempt < 3) continue;
         throw err;
       } finally {
         client.off('error', onError);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { KonbiniError } from '@konbini/protocol';
 import type { Queryable, SqlDb } from '../ledger/db.js';
+import { retryLostConnection } from '../ledger/db.js';
 import {
   normaliseFingerprint,
   normaliseSerial,
@@ -180,7 +181,8 @@ export class SqlDirectory implements CityDirectory {
   }
 
   async cityForCard(serial: string, now: Date): Promise<CityEntry> {
-    const { rows } = await this.db.query('SELECT city_code, valid_from FROM directory_card WHERE serial = $1 AND removed_at IS NULL', [normaliseSerial(serial)]);
+    // a read: run again after a lost connection (a few seconds at most: a resident is waiting)
+    const { rows } = await retryLostConnection(() => this.db.query('SELECT city_code, valid_from FROM directory_card WHERE serial = $1 AND removed_at IS NULL', [normaliseSerial(serial)]), 8_000);
     const card = rows[0];
     if (!card) throw new KonbiniError('CARD_NOT_LINKED');
     const cityCode = String(card.city_code);
