@@ -52,6 +52,45 @@ export class CityClient {
     return agent;
   }
 
+  /**
+   * At most this many issue requests in flight per city; the rest wait here, in
+   * order, before anything is sent. A city renders a few documents at a time: sent
+   * all at once, hundreds of requests waited in its queue past the time-out, were
+   * abandoned by the centre and rendered anyway (work for nothing, and fewer
+   * documents delivered the more kiosks asked: at 500 kiosks on two cores half the
+   * issuances failed with CITY_UNREACHABLE). The wait here is bounded by the same
+   * time-out.
+   */
+  static readonly MAX_ISSUES_PER_CITY = 16;
+  private readonly slots = new Map<string, { busy: number; waiting: (() => void)[] }>();
+
+  private async acquire(city: CityEntry): Promise<() => void> {
+    let s = this.slots.get(city.code);
+    if (!s) this.slots.set(city.code, (s = { busy: 0, waiting: [] }));
+    const slot = s;
+    if (slot.busy >= CityClient.MAX_ISSUES_PER_CITY) {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          slot.waiting.splice(slot.waiting.indexOf(go), 1);
+          reject(new KonbiniError('CITY_UNREACHABLE', { cityCode: city.code, reason: 'busy' }));
+        }, this.timeoutMs);
+        slot.waiting.push(go);
+      });
+    } else slot.busy++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = slot.waiting.shift();
+      if (next) next(); // the slot passes straight to the next request
+      else slot.busy--;
+    };
+  }
+
   /** Close the idle connections (at shutdown). */
   close(): void {
     for (const a of this.agents.values()) a.destroy();
@@ -147,7 +186,9 @@ export class CityClient {
    * as it arrives; the caller reads `document` and must check the end result.
    */
   async issue(city: CityEntry, req: CityIssueRequest): Promise<IssuedDocument> {
-    const res = await this.open(city, CITY_API.issue, req);
+    const release = await this.acquire(city);
+    // the slot is the city's rendering: given back once its answer starts (the PDF then streams)
+    const res = await this.open(city, CITY_API.issue, req).finally(release);
     if (res.statusCode !== 200) {
       const text = await readLimited(res, MAX_JSON_RESPONSE, city.code);
       let data: unknown;
