@@ -135,7 +135,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** pdftotext is a process per document: keep two in flight (two cores). */
-const textQueue: (() => Promise<void>)[] = [];
+const textQueue: (() => void)[] = [];
 let textRunning = 0;
 function checkText(file: string, expect: { name: string; others: string[] }): Promise<boolean> {
   return new Promise((res, rej) => {
