@@ -25,14 +25,14 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { buildApp as buildCity, openPgDb, signerConfigFromHsmDir } from 'city-cert-server';
-import { buildApp as buildCentre, fingerprintOf } from 'issuance-center';
+import { buildApp as buildCentre } from 'issuance-center';
 import { KonbiniError } from '@konbini/protocol';
 import { VirtualCard } from '../../kiosk-sim/src/card/virtual-card.js';
 import { InProcessReader } from '../../kiosk-sim/src/reader/in-process-reader.js';
 import { CentreConnection } from '../../kiosk-sim/src/centre/connection.js';
 import { TrayPrinter } from '../../kiosk-sim/src/printer/printer.js';
 import { runIssuance, type IssuanceStep } from '../../kiosk-sim/src/session/issuance.js';
-import { FIXTURES, ROOT, cardProfiles, centreDirectory, cityDataset, crlPem, pkiFiles, requireFixtures } from './stack.js';
+import { ROOT, cardProfiles, centreDirectory, cityDataset, devCentreOptions, pkiFiles, requireFixtures } from './stack.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { writeFaultReport, type FaultRow } from './fault-report.js';
 
@@ -102,22 +102,8 @@ t.test('lines cut and PostgreSQL lost at each step: no partial print, no double 
   const cityProxy = await TcpProxy.start({ host: '127.0.0.1', port: (city.server.address() as AddressInfo).port });
   closers.push(() => cityProxy.close());
 
-  const centreTls = pkiFiles('kiosk-line-centre');
-  const lgwanCentre = pkiFiles('lgwan-centre');
   const centre = buildCentre({
-    kioskTls: { key: centreTls.key, cert: centreTls.cert, ca: pkiFiles('kiosk-line-ca').cert, crl: crlPem('kiosk-line-ca') },
-    lgwanTls: { key: lgwanCentre.key, cert: lgwanCentre.cert, ca: lgwanCa },
-    jpki: { roots: [pkiFiles('jpki-auth-ca').cert], crlDer: readFileSync(join(FIXTURES, 'jpki-auth.crl.der')) },
-    directory: {
-      cities: directory.cities.map((c) => ({
-        ...c,
-        endpoint: `https://localhost:${c.code === cityCode ? cityProxy.port : 1}`,
-        fingerprint256: c.code === cityCode ? fingerprintOf(cityTls.cert) : '00',
-        status: 'active' as const,
-      })),
-      cards: directory.cards,
-      kiosks: directory.kiosks,
-    },
+    ...devCentreOptions(cityProxy.port, directory),
     ledgerDb: { url: `${PGP}/${centreDbName}` },
     kioskRate: { burst: 1_000_000, perSecond: 1_000_000 },
     logger: false,

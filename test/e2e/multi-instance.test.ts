@@ -13,21 +13,21 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { buildApp as buildCity, openPgDb, signerConfigFromHsmDir } from 'city-cert-server';
-import { buildApp as buildCentre, fingerprintOf } from 'issuance-center';
+import { buildApp as buildCentre } from 'issuance-center';
 import type { CardProfile } from '@konbini/protocol';
 import { VirtualCard } from '../../kiosk-sim/src/card/virtual-card.js';
 import { InProcessReader } from '../../kiosk-sim/src/reader/in-process-reader.js';
 import { CentreConnection } from '../../kiosk-sim/src/centre/connection.js';
 import { TrayPrinter } from '../../kiosk-sim/src/printer/printer.js';
 import { runIssuance } from '../../kiosk-sim/src/session/issuance.js';
-import { FIXTURES, ROOT, cardProfiles, centreDirectory, cityDataset, crlPem, pkiFiles, requireFixtures } from './stack.js';
+import { ROOT, cardProfiles, centreDirectory, cityDataset, devCentreOptions, pkiFiles, requireFixtures } from './stack.js';
 
 const run = promisify(execFile);
 const PG = 'postgres://postgres@127.0.0.1:5432';
@@ -86,24 +86,10 @@ t.test('two centres and two city workers on one PostgreSQL: no foreign document,
   }
 
   // Two centre instances, one ledger and directory; centre i routes to city worker i.
-  const centreTls = pkiFiles('kiosk-line-centre');
-  const lgwanCentre = pkiFiles('lgwan-centre');
   const centres: { url: string; origin: string }[] = [];
   for (let i = 0; i < 2; i++) {
     const centre = buildCentre({
-      kioskTls: { key: centreTls.key, cert: centreTls.cert, ca: pkiFiles('kiosk-line-ca').cert, crl: crlPem('kiosk-line-ca') },
-      lgwanTls: { key: lgwanCentre.key, cert: lgwanCentre.cert, ca: lgwanCa },
-      jpki: { roots: [pkiFiles('jpki-auth-ca').cert], crlDer: readFileSync(join(FIXTURES, 'jpki-auth.crl.der')) },
-      directory: {
-        cities: directory.cities.map((c) => ({
-          ...c,
-          endpoint: `https://localhost:${c.code === cityCode ? cityPorts[i] : 1}`,
-          fingerprint256: c.code === cityCode ? fingerprintOf(cityTls.cert) : '00',
-          status: 'active' as const,
-        })),
-        cards: directory.cards,
-        kiosks: directory.kiosks,
-      },
+      ...devCentreOptions(cityPorts[i], directory),
       ledgerDb: { url: `${PG}/${centreDbName}` },
       // twelve kiosks over four kiosk certificates, issuing back to back
       kioskRate: { burst: 1_000_000, perSecond: 1_000_000 },

@@ -63,6 +63,35 @@ export function cardFor(scenario: CardScenario): CardProfile {
   return card;
 }
 
+/**
+ * The centre's trust and directory as every in-process test wires it: the dev PKI's
+ * kiosk-line and LGWAN certificates, the JPKI-sim root and CRL, and the fixtures'
+ * directory with the first city routed to `cityPort` (its certificate pinned) and
+ * every other city unreachable. Spread into buildCentre() beside the test's own
+ * ledger, rate and logger settings. `directory`: the test's own copy when it changed
+ * it (startStack re-anchors date-dependent cards to today).
+ */
+export function devCentreOptions(cityPort: number, directory: CentreDirectory = centreDirectory()) {
+  const cityCode = directory.cities[0]!.code;
+  const centreTls = pkiFiles('kiosk-line-centre');
+  const lgwanCentre = pkiFiles('lgwan-centre');
+  return {
+    kioskTls: { key: centreTls.key, cert: centreTls.cert, ca: pkiFiles('kiosk-line-ca').cert, crl: crlPem('kiosk-line-ca') },
+    lgwanTls: { key: lgwanCentre.key, cert: lgwanCentre.cert, ca: pkiFiles('lgwan-ca').cert },
+    jpki: { roots: [pkiFiles('jpki-auth-ca').cert], crlDer: readFileSync(join(FIXTURES, 'jpki-auth.crl.der')) },
+    directory: {
+      cities: directory.cities.map((c) => ({
+        ...c,
+        endpoint: `https://localhost:${c.code === cityCode ? cityPort : 1}`,
+        fingerprint256: c.code === cityCode ? fingerprintOf(pkiFiles(`lgwan-city-${cityCode}`).cert) : '00',
+        status: 'active' as const,
+      })),
+      cards: directory.cards,
+      kiosks: directory.kiosks,
+    },
+  };
+}
+
 export interface Stack {
   centreUrl: string;
   centreOrigin: string;
@@ -125,23 +154,9 @@ export async function startStack(opts: { logLines?: string[] } = {}): Promise<St
   await city.listen({ port: 0, host: '127.0.0.1' });
   const cityPort = (city.server.address() as AddressInfo).port;
 
-  const centreTls = pkiFiles('kiosk-line-centre');
-  const lgwanCentre = pkiFiles('lgwan-centre');
   const { pino } = await import('pino');
   const centre = buildCentre({
-    kioskTls: { key: centreTls.key, cert: centreTls.cert, ca: pkiFiles('kiosk-line-ca').cert, crl: crlPem('kiosk-line-ca') },
-    lgwanTls: { key: lgwanCentre.key, cert: lgwanCentre.cert, ca: lgwanCa },
-    jpki: { roots: [pkiFiles('jpki-auth-ca').cert], crlDer: readFileSync(join(FIXTURES, 'jpki-auth.crl.der')) },
-    directory: {
-      cities: directory.cities.map((c) => ({
-        ...c,
-        endpoint: `https://localhost:${c.code === cityCode ? cityPort : 1}`,
-        fingerprint256: c.code === cityCode ? fingerprintOf(cityTls.cert) : '00',
-        status: 'active' as const,
-      })),
-      cards: directory.cards,
-      kiosks: directory.kiosks,
-    },
+    ...devCentreOptions(cityPort, directory),
     logger: sink ? pino({ level: 'info' }, { write: (s: string) => sink.push(s) }) : false,
     // The tests play many kiosks over the fixtures' four kiosk certificates, far
     // faster than a real kiosk issues; the per-kiosk limit has its own tests.

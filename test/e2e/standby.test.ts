@@ -14,21 +14,21 @@
  */
 import t from 'tap';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, appendFileSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { chownSync, appendFileSync, mkdtempSync, openSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { buildApp as buildCity, openPgDb, signerConfigFromHsmDir } from 'city-cert-server';
-import { buildApp as buildCentre, fingerprintOf } from 'issuance-center';
+import { buildApp as buildCentre } from 'issuance-center';
 import { KonbiniError } from '@konbini/protocol';
 import { VirtualCard } from '../../kiosk-sim/src/card/virtual-card.js';
 import { InProcessReader } from '../../kiosk-sim/src/reader/in-process-reader.js';
 import { CentreConnection } from '../../kiosk-sim/src/centre/connection.js';
 import { TrayPrinter } from '../../kiosk-sim/src/printer/printer.js';
 import { runIssuance, type IssuanceStep } from '../../kiosk-sim/src/session/issuance.js';
-import { FIXTURES, ROOT, cardProfiles, centreDirectory, cityDataset, crlPem, pkiFiles, requireFixtures } from './stack.js';
+import { ROOT, cardProfiles, centreDirectory, cityDataset, devCentreOptions, pkiFiles, requireFixtures } from './stack.js';
 import { writeFaultReport } from './fault-report.js';
 
 const run = promisify(execFile);
@@ -157,22 +157,8 @@ t.test('synchronous standby promoted mid-issuance: nothing committed is lost, th
   let stopCity = await startCity(p1);
 
   const ledgerUrl = `postgres://postgres@127.0.0.1:${p1},127.0.0.1:${p2}/${centreDb}?target_session_attrs=read-write`;
-  const centreTls = pkiFiles('kiosk-line-centre');
-  const lgwanCentre = pkiFiles('lgwan-centre');
   const centre = buildCentre({
-    kioskTls: { key: centreTls.key, cert: centreTls.cert, ca: pkiFiles('kiosk-line-ca').cert, crl: crlPem('kiosk-line-ca') },
-    lgwanTls: { key: lgwanCentre.key, cert: lgwanCentre.cert, ca: lgwanCa },
-    jpki: { roots: [pkiFiles('jpki-auth-ca').cert], crlDer: readFileSync(join(FIXTURES, 'jpki-auth.crl.der')) },
-    directory: {
-      cities: directory.cities.map((c) => ({
-        ...c,
-        endpoint: `https://localhost:${c.code === cityCode ? cityPort : 1}`,
-        fingerprint256: c.code === cityCode ? fingerprintOf(cityTls.cert) : '00',
-        status: 'active' as const,
-      })),
-      cards: directory.cards,
-      kiosks: directory.kiosks,
-    },
+    ...devCentreOptions(cityPort, directory),
     ledgerDb: { url: ledgerUrl },
     kioskRate: { burst: 1_000_000, perSecond: 1_000_000 },
     logger: false,
