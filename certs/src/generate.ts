@@ -8,6 +8,7 @@
  * existing PKI stay valid.
  */
 import { existsSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { crlDerToPem, makeCrl } from './crl.js';
@@ -187,20 +188,7 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
     const certs: Record<string, PkiCertRecord> = {};
     for (const p of plan) {
       const { cert, key } = issued.get(p.name)!;
-      const certRel = `${p.file}.crt.pem`;
-      const keyRel = `${p.file}.key.pem`;
-      await writeRel(tmp, certRel, cert.pem, 0o644);
-      await writeRel(tmp, keyRel, privateKeyPem(key.privateKey), 0o600);
-      certs[p.name] = {
-        cert: certRel,
-        key: keyRel,
-        sha256: cert.sha256,
-        serial: cert.serial,
-        cn: String(cert.cert.subject.getField('CN')?.value ?? ''),
-        issuer: p.issuer,
-        notBefore: cert.cert.validity.notBefore.toISOString(),
-        notAfter: cert.cert.validity.notAfter.toISOString(),
-      };
+      certs[p.name] = await writeLeaf(tmp, p, cert, key.privateKey);
     }
     const kioskCa = issued.get(N.kioskLineCa)!;
     const revokedSerial = issued.get(N.kioskRevoked)!.cert.serial;
@@ -260,20 +248,7 @@ async function topUp(out: string, manifestPath: string, manifest: PkiManifest, p
     const parent = manifest.certs[p.issuer]!;
     const issuer = loadIssuer(await readFile(join(out, parent.cert), 'utf8'), await readFile(join(out, parent.key), 'utf8'));
     const cert = issueCert(p.build(keys[i]!, issuer));
-    const certRel = `${p.file}.crt.pem`;
-    const keyRel = `${p.file}.key.pem`;
-    await writeRel(out, keyRel, privateKeyPem(keys[i]!.privateKey), 0o600);
-    await writeRel(out, certRel, cert.pem, 0o644);
-    certs[p.name] = {
-      cert: certRel,
-      key: keyRel,
-      sha256: cert.sha256,
-      serial: cert.serial,
-      cn: String(cert.cert.subject.getField('CN')?.value ?? ''),
-      issuer: p.issuer,
-      notBefore: cert.cert.validity.notBefore.toISOString(),
-      notAfter: cert.cert.validity.notAfter.toISOString(),
-    };
+    certs[p.name] = await writeLeaf(out, p, cert, keys[i]!.privateKey);
   }
   const updated: PkiManifest = { ...manifest, certs };
   // the manifest last, replaced in one rename: readers see the old one or the new one
@@ -285,6 +260,24 @@ async function topUp(out: string, manifestPath: string, manifest: PkiManifest, p
     await rm(tmp, { recursive: true, force: true });
   }
   return { skipped: false, added: missing.map((p) => p.name), manifestPath, manifest: updated, seconds: seconds() };
+}
+
+/** Writes one leaf's certificate and key under `root` and returns its manifest record. */
+async function writeLeaf(root: string, p: Planned, cert: IssuedCert, privateKey: KeyObject): Promise<PkiCertRecord> {
+  const certRel = `${p.file}.crt.pem`;
+  const keyRel = `${p.file}.key.pem`;
+  await writeRel(root, keyRel, privateKeyPem(privateKey), 0o600);
+  await writeRel(root, certRel, cert.pem, 0o644);
+  return {
+    cert: certRel,
+    key: keyRel,
+    sha256: cert.sha256,
+    serial: cert.serial,
+    cn: String(cert.cert.subject.getField('CN')?.value ?? ''),
+    issuer: p.issuer,
+    notBefore: cert.cert.validity.notBefore.toISOString(),
+    notAfter: cert.cert.validity.notAfter.toISOString(),
+  };
 }
 
 async function writeRel(root: string, rel: string, data: string | Buffer, mode: number): Promise<void> {
