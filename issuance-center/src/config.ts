@@ -37,6 +37,12 @@ export interface CentreConfigFile {
   metrics?: { host?: string; port: number };
   /** Yen withheld per printed copy (and per type where it differs). */
   settlement?: { commissionPerCopy: number; commissionByType?: Partial<Record<CertType, number>> };
+  /**
+   * How long a delivered issuance whose kiosk left without a report stays open for
+   * the kiosk's late report (seconds, default 900). KONBINI_KIOSK_REPORT_GRACE_SECONDS
+   * overrides it (the fault tests set it small).
+   */
+  kioskReportGraceSeconds?: number;
 }
 
 export function loadConfig(path: string): { host: string; port: number; options: CentreOptions; file: CentreConfigFile } {
@@ -84,6 +90,7 @@ export function loadConfig(path: string): { host: string; port: number; options:
           }
         : undefined,
       settlementRates: file.settlement ? { perCopy: file.settlement.commissionPerCopy, byType: file.settlement.commissionByType } : undefined,
+      kioskReportGraceMs: reportGraceMs(file),
       ledgerDb: file.ledger?.url ? { url: file.ledger.url } : file.ledger?.dataDir ? { dataDir: resolve(base, file.ledger.dataDir) } : undefined,
     },
   };
@@ -92,4 +99,12 @@ export function loadConfig(path: string): { host: string; port: number; options:
 /** Where `operator add` writes and the console reads operators unless configured. */
 export function defaultOperatorsFile(): string {
   return resolve(process.env.KONBINI_STATE_DIR ?? 'var', 'centre-operators.json');
+}
+
+function reportGraceMs(file: CentreConfigFile): number | undefined {
+  const env = process.env.KONBINI_KIOSK_REPORT_GRACE_SECONDS;
+  const seconds = env !== undefined && env !== '' ? Number(env) : file.kioskReportGraceSeconds;
+  if (seconds === undefined) return undefined;
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`config: kioskReportGraceSeconds must be a number of seconds ≥ 0, not ${JSON.stringify(seconds)}`);
+  return seconds * 1000;
 }

@@ -101,6 +101,10 @@ export const ERRORS = {
   DOCUMENT_BINDING_MISMATCH: e(502, '証明書データがご本人のものと一致しないため印刷を中止しました。料金はかかりません。', 'The document does not belong to this session and was not printed. You have not been charged.'),
   DOCUMENT_SIGNATURE_INVALID: e(502, '証明書データの電子署名を確認できないため印刷を中止しました。料金はかかりません。', 'The document signature could not be verified (missing, altered or not from a trusted signer), so it was not printed. You have not been charged.'),
   ISSUANCE_UNKNOWN: e(404, '発行要求が見つかりません。', 'Unknown issuance.'),
+  // A kiosk's late report of an outcome it could not deliver in its session (line lost, kiosk restarted).
+  LATE_OUTCOME_EXPIRED: e(410, '印刷結果の報告が受付期限を過ぎたため、発行は未印刷（料金なし）として記録済みです。係員にお知らせください。', 'The late print report came after the grace period: the issuance was already recorded failed (not charged). The operator has been alerted.'),
+  LATE_OUTCOME_WRONG_KIOSK: e(403, 'この端末が受け取った発行ではありません。', 'The report names an issuance delivered to another kiosk.'),
+  LATE_OUTCOME_CONFLICT: e(409, 'この発行の結果は別の内容で記録済みです。', 'The issuance is already recorded with another outcome.'),
 
   // --- the city's document-signing token (PKCS#11) ---
   SIGNER_TOKEN_MISSING: e(503, 'ただいま証明書を発行できません。しばらくしてからお試しください。', 'The city document-signing token is not present.'),

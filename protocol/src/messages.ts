@@ -166,7 +166,24 @@ export interface SessionEnd {
   sessionId: string;
 }
 
-export type KioskMessage = SessionStart | SessionAuth | IssueRequest | IssueOutcome | SessionEnd;
+/**
+ * An outcome the kiosk could not report in its session (the line dropped, or the
+ * kiosk was restarted after printing), sent from its journal on its next
+ * connection before any new session. Outside any session: the issuance id names
+ * it, and the centre accepts it only from the kiosk (mTLS identity) that received
+ * that issuance, once (a repeat gets the same answer).
+ */
+export interface IssueLateOutcome {
+  type: 'issue.late-outcome';
+  issuanceId: string;
+  outcome: 'printed' | 'failed';
+  copiesPrinted: number;
+  /** When the kiosk journalled the outcome (its own clock, ISO 8601): evidence, not trusted for ordering. */
+  at: string;
+  failureCode?: ErrorCode;
+}
+
+export type KioskMessage = SessionStart | SessionAuth | IssueRequest | IssueOutcome | IssueLateOutcome | SessionEnd;
 
 const kioskSchemas = {
   'session.start': {
@@ -212,6 +229,20 @@ const kioskSchemas = {
     additionalProperties: false,
     required: ['type', 'sessionId'],
     properties: { type: { const: 'session.end' }, sessionId: uuid },
+  },
+  'issue.late-outcome': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'issuanceId', 'outcome', 'copiesPrinted', 'at'],
+    properties: {
+      type: { const: 'issue.late-outcome' },
+      issuanceId: uuid,
+      outcome: { type: 'string', enum: ['printed', 'failed'] },
+      // any count up to the largest order, so a count beyond this issuance's copies gets its own code
+      copiesPrinted: { type: 'integer', minimum: 0, maximum: MAX_COPIES },
+      at: { type: 'string', maxLength: 40 },
+      failureCode: errorCode,
+    },
   },
 } as const;
 
@@ -263,7 +294,15 @@ export interface ErrorMessage {
   issuanceId?: string;
 }
 
-export type CentreMessage = SessionChallenge | SessionMenu | IssueAccepted | IssueDocument | IssueRecorded | ErrorMessage;
+/** The centre's answer to a late outcome: what the ledger holds for it (the same however often it is sent). */
+export interface IssueLateRecorded {
+  type: 'issue.late-recorded';
+  issuanceId: string;
+  outcome: 'printed' | 'failed';
+  charged: number;
+}
+
+export type CentreMessage = SessionChallenge | SessionMenu | IssueAccepted | IssueDocument | IssueRecorded | IssueLateRecorded | ErrorMessage;
 
 const centreSchemas = {
   'session.challenge': {
@@ -316,6 +355,17 @@ const centreSchemas = {
     properties: {
       type: { const: 'issue.recorded' },
       sessionId: uuid,
+      issuanceId: uuid,
+      outcome: { type: 'string', enum: ['printed', 'failed'] },
+      charged: { type: 'integer', minimum: 0 },
+    },
+  },
+  'issue.late-recorded': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'issuanceId', 'outcome', 'charged'],
+    properties: {
+      type: { const: 'issue.late-recorded' },
       issuanceId: uuid,
       outcome: { type: 'string', enum: ['printed', 'failed'] },
       charged: { type: 'integer', minimum: 0 },

@@ -178,7 +178,7 @@ export function buildApp(opts: CentreOptions) {
 
   const auth = new CardAuthenticator(validator, challenges, origin);
   // Outcome notices to the cities, sent again until confirmed (a durable ledger keeps them).
-  const notices = new CityNotices(ledger, directory, cities, logger);
+  const notices = new CityNotices(ledger, directory, cities, logger, { reportGraceMs: opts.kioskReportGraceMs, audit });
   app.addHook('onReady', async () => notices.start());
   app.addHook('preClose', async () => notices.stop());
   // Real time, not the replaceable clock: a rate is about the wall clock the kiosk sends on.
@@ -232,7 +232,7 @@ export function buildApp(opts: CentreOptions) {
           auditRefusal(logger, metrics, e, { kioskId: kiosk.kioskId }, 'kiosk-frame');
         } else logger.warn({ kioskId: kiosk.kioskId, code }, 'kiosk socket error');
       });
-      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate, hoursMode: opts.serviceHours ?? 'always-open', notices });
+      new KioskConnection(ws, kiosk, { challenges, auth, directory, cities, ledger, now, log: logger, metrics, rate, hoursMode: opts.serviceHours ?? 'always-open', notices, audit });
     });
   });
 
@@ -299,6 +299,13 @@ function deferredLedger(opening: Promise<Ledger>): Ledger {
     claimCityNotices: async (...a) => (await opening).claimCityNotices?.(...a) ?? [],
     cityNoticeFailed: async (...a) => (await opening).cityNoticeFailed?.(...a),
     closeAbandoned: async (...a) => (await opening).closeAbandoned?.(...a) ?? [],
+    kioskLeft: async (...a) => (await opening).kioskLeft?.(...a),
+    closeUnreported: async (...a) => (await opening).closeUnreported?.(...a) ?? [],
+    lateOutcome: async (r) => {
+      const l = await opening;
+      if (!l.lateOutcome) throw new KonbiniError('ISSUANCE_UNKNOWN', { reason: 'no-late-reports' });
+      return l.lateOutcome(r);
+    },
   };
 }
 

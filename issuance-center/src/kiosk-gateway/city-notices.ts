@@ -3,6 +3,7 @@ import { KonbiniError } from '@konbini/protocol';
 import type { CityClient } from '../routing/city-client.js';
 import type { CityDirectory, CityEntry } from '../routing/directory.js';
 import type { Ledger, LedgerRecord } from '../ledger/ledger.js';
+import type { AuditLog } from '../ops/audit.js';
 
 /** The city's answers that will not change however often the notice is sent. */
 const FINAL = new Set(['ISSUANCE_UNKNOWN', 'MESSAGE_OUT_OF_ORDER', 'MESSAGE_INVALID']);
@@ -12,7 +13,16 @@ export interface CityNoticeOptions {
   intervalMs?: number;
   /** An issuance still open after this long is closed as failed (ms); default 15 min, 0 never. */
   abandonAfterMs?: number;
+  /**
+   * How long a delivered issuance whose kiosk left without a report stays open for
+   * the kiosk's late report (ms); default 15 min, the abandoned sweep's.
+   */
+  reportGraceMs?: number;
+  /** Where the operator sees an issuance closed unreported (a sheet may be out uncharged). */
+  audit?: AuditLog;
 }
+
+export const DEFAULT_REPORT_GRACE_MS = 15 * 60_000;
 
 /**
  * Tells each city the outcome of its issuances, so its 交付記録 agrees with the
@@ -54,7 +64,8 @@ export class CityNotices {
   }
 
   start(): void {
-    if (!this.ledger.claimCityNotices || this.timer) return;
+    // The in-memory ledger keeps no notices, but its unreported issuances still close after the grace period.
+    if ((!this.ledger.claimCityNotices && !this.ledger.closeUnreported) || this.timer) return;
     const tick = () => {
       this.running = this.flush()
         .then(() => undefined, (err) => this.log.warn({ code: (err as KonbiniError).code ?? (err as { code?: string }).code ?? 'error' }, 'city notices: database not reachable, next round later'),
@@ -72,12 +83,35 @@ export class CityNotices {
     await this.running;
   }
 
+  /**
+   * A delivered document closed without the kiosk's report: the resident may hold
+   * a sheet that was not charged. An audit event the operator console lists.
+   */
+  private async alarm(r: LedgerRecord): Promise<void> {
+    await this.opts.audit
+      ?.record({ at: new Date().toISOString(), actor: `kiosk:${r.kioskId}`, action: 'issuance-closed-unreported', target: r.issuanceId, outcome: 'ok' })
+      .catch((err) => this.log.error({ issuanceId: r.issuanceId, code: (err as { code?: string }).code ?? 'error' }, 'audit event not written'));
+  }
+
   /** One round: close abandoned issuances, then send every notice that is due. */
   async flush(): Promise<number> {
     const abandonAfter = this.opts.abandonAfterMs ?? 15 * 60_000;
     if (abandonAfter > 0 && this.ledger.closeAbandoned) {
       const closed = await this.ledger.closeAbandoned(abandonAfter);
-      for (const r of closed) this.log.warn({ issuanceId: r.issuanceId, cityCode: r.cityCode, event: 'outcome', outcome: r.outcome, reason: 'abandoned' }, 'issuance left open: recorded failed, not charged');
+      for (const r of closed) {
+        this.log.warn({ issuanceId: r.issuanceId, cityCode: r.cityCode, event: 'outcome', outcome: r.outcome, reason: 'abandoned' }, 'issuance left open: recorded failed, not charged');
+        if (r.deliveredAt) await this.alarm(r);
+      }
+    }
+    if (this.ledger.closeUnreported) {
+      const closed = await this.ledger.closeUnreported(this.opts.reportGraceMs ?? DEFAULT_REPORT_GRACE_MS);
+      for (const r of closed) {
+        this.log.warn({ issuanceId: r.issuanceId, kioskId: r.kioskId, cityCode: r.cityCode, event: 'outcome', outcome: r.outcome, reason: 'kiosk-report-grace-expired' }, 'kiosk never reported a delivered document: recorded failed, not charged');
+        await this.alarm(r);
+        // Without durable notices (in-memory ledger) the city is told now, once.
+        const city = this.directory.city(r.cityCode);
+        if (!this.ledger.claimCityNotices && city) await this.send(city, r).catch(() => undefined);
+      }
     }
     const due = (await this.ledger.claimCityNotices?.()) ?? [];
     let sent = 0;

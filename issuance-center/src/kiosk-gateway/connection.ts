@@ -11,6 +11,7 @@ import {
   MIN_COPIES,
   parseKioskMessage,
   type CentreMessage,
+  type IssueLateOutcome,
   type IssueOutcome,
   type IssueRequest,
   type KioskMessage,
@@ -27,6 +28,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { auditRefusal, type CentreMetrics } from '../http/metrics.js';
 import type { KioskRateLimiter } from './rate-limit.js';
 import type { CityNotices } from './city-notices.js';
+import type { AuditLog } from '../ops/audit.js';
 
 export interface GatewayDeps {
   challenges: ChallengeStore;
@@ -41,6 +43,8 @@ export interface GatewayDeps {
   hoursMode: ServiceHoursMode;
   /** Outcome notices to the cities, retried until confirmed; without it, sent once. */
   notices?: CityNotices;
+  /** The operator's audit log: a late "printed" after the grace period raises an alarm there. */
+  audit?: AuditLog;
 }
 
 /** Pause the city stream while this much is queued towards a slow kiosk. */
@@ -87,9 +91,12 @@ export class KioskConnection {
       const state = this.state;
       if (state.step === 'challenged') deps.challenges.discard(state.sessionId);
       this.state = { step: 'idle' };
-      // The kiosk went away holding a document it never reported on: record it as
-      // failed, so it is never charged and the city's 交付記録 agrees (DESIGN §4).
-      if (state.step === 'delivered') this.queue = this.queue.then(() => this.abandon(state));
+      // The kiosk went away holding a document it never reported on. It may have
+      // printed it (the line dropped, or it was killed, after the sheet came out):
+      // the issuance stays open for the kiosk's late report from its journal, and
+      // is recorded failed (never charged) only once the grace period has passed
+      // (CityNotices). A report the kiosk did send (not yet recorded) stands.
+      if (state.step === 'delivered') this.queue = this.queue.then(() => (state.reported || !deps.ledger.kioskLeft ? this.abandon(state) : this.leftUnreported(state)));
     });
   }
 
@@ -119,6 +126,8 @@ export class KioskConnection {
           return await this.issue(msg);
         case 'issue.outcome':
           return await this.outcome(msg);
+        case 'issue.late-outcome':
+          return await this.lateOutcome(msg);
         case 'session.end':
           this.expectSession(msg.sessionId);
           if (this.state.step === 'issuing') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
@@ -327,6 +336,59 @@ export class KioskConnection {
       this.notifyCity(state.city, record, log);
     } catch (err) {
       log.error({ code: (err as KonbiniError).code ?? 'INTERNAL' }, 'could not record the abandoned issuance');
+    }
+  }
+
+  private async leftUnreported(state: Extract<State, { step: 'delivered' }>): Promise<void> {
+    const log = this.deps.log.child({ issuanceId: state.issuanceId, kioskId: this.kiosk.kioskId });
+    try {
+      await this.deps.ledger.kioskLeft!(state.issuanceId, this.deps.now());
+      log.warn({ event: 'outcome', outcome: 'unreported', reason: 'kiosk-disconnected' }, 'kiosk left before reporting: open for its late report until the grace period ends');
+    } catch (err) {
+      // Not marked: the abandoned-issuance sweep still closes it (failed, not charged).
+      log.error({ code: (err as KonbiniError).code ?? 'INTERNAL' }, 'could not mark the issuance unreported');
+    }
+  }
+
+  /**
+   * A report from the kiosk's journal, for an issuance of an earlier connection
+   * (possibly to another centre instance: the ledger decides, not this process).
+   * Between sessions only, and only for this kiosk's own issuances.
+   */
+  private async lateOutcome(msg: IssueLateOutcome): Promise<void> {
+    const log = this.deps.log.child({ issuanceId: msg.issuanceId, kioskId: this.kiosk.kioskId });
+    try {
+      if (this.state.step === 'issuing' || this.state.step === 'delivered') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { step: this.state.step });
+      if (!this.deps.ledger.lateOutcome) throw new KonbiniError('ISSUANCE_UNKNOWN', { reason: 'no-late-reports' });
+      const now = this.deps.now();
+      const { status, record } = await this.deps.ledger.lateOutcome({
+        issuanceId: msg.issuanceId,
+        kioskId: this.kiosk.kioskId,
+        outcome: msg.outcome,
+        copiesPrinted: msg.copiesPrinted,
+        at: now,
+      });
+      if (status === 'expired') {
+        // The sheet may be in the resident's hand, recorded failed and not charged:
+        // the operator must see it. The kiosk drops its entry on this code.
+        log.error({ event: 'alarm', reason: 'late-report-after-grace', copiesPrinted: msg.copiesPrinted, cityCode: record.cityCode }, 'late "printed" after the grace period: recorded failed, not charged');
+        await this.deps.audit
+          ?.record({ at: now.toISOString(), actor: `kiosk:${this.kiosk.kioskId}`, action: 'late-outcome', target: msg.issuanceId, outcome: 'refused', code: 'LATE_OUTCOME_EXPIRED' })
+          .catch((e) => log.error({ code: (e as { code?: string }).code ?? 'error' }, 'audit event not written'));
+        throw new KonbiniError('LATE_OUTCOME_EXPIRED', { issuanceId: msg.issuanceId, cityCode: record.cityCode });
+      }
+      if (status === 'recorded') {
+        this.deps.metrics.issuances.inc({ cert_type: record.certType, outcome: record.outcome });
+        log.info({ event: 'outcome', outcome: record.outcome, copiesPrinted: record.copiesPrinted, reason: 'late-report', failureCode: msg.failureCode }, 'issuance outcome (late report)');
+        // Told to the city exactly like a timely outcome (and kept in the ledger until it confirms).
+        const city = this.deps.directory.city(record.cityCode);
+        if (city) this.notifyCity(city, record, log);
+      } else {
+        log.info({ event: 'outcome-repeated', outcome: record.outcome }, 'late report already recorded: same answer');
+      }
+      this.send({ type: 'issue.late-recorded', issuanceId: msg.issuanceId, outcome: record.outcome === 'printed' ? 'printed' : 'failed', charged: record.charged });
+    } catch (err) {
+      this.refuse(err, undefined, msg.issuanceId);
     }
   }
 

@@ -35,6 +35,26 @@ export interface CityNotice {
   attempts: number;
 }
 
+/** A kiosk's late report of an outcome (issue.late-outcome), with the kiosk id from its mTLS identity. */
+export interface LateOutcome {
+  issuanceId: string;
+  kioskId: string;
+  outcome: 'printed' | 'failed';
+  copiesPrinted: number;
+  at: Date;
+}
+
+/**
+ * What became of a late report: `recorded` now (charged as a timely one would be),
+ * `repeated` (already recorded the same way: the same answer, never a second
+ * charge), or `expired` (closed as failed after the grace period, while the kiosk
+ * says it printed: a sheet may be out uncharged, which the operator must see).
+ */
+export interface LateOutcomeResult {
+  status: 'recorded' | 'repeated' | 'expired';
+  record: LedgerRecord;
+}
+
 export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'deliveredAt' | 'outcomeAt'>;
 
 export interface Ledger {
@@ -54,6 +74,20 @@ export interface Ledger {
   claimCityNotices?(limit?: number, leaseMs?: number): Promise<CityNotice[]>;
   cityNoticeFailed?(issuanceId: string, attempts: number, error: string): Promise<void>;
   closeAbandoned?(olderThanMs: number, now?: Date): Promise<LedgerRecord[]>;
+  /**
+   * The kiosk went away holding this delivered document without a report: it stays
+   * open (delivered, unreported) for the kiosk's late report, until `closeUnreported`
+   * records it failed once the grace period has passed.
+   */
+  kioskLeft?(issuanceId: string, at: Date): Promise<void>;
+  /** Delivered issuances whose kiosk left more than `graceMs` ago without a report: recorded failed (not charged). */
+  closeUnreported?(graceMs: number, now?: Date): Promise<LedgerRecord[]>;
+  /**
+   * A late report. Refused: ISSUANCE_UNKNOWN (no such issuance), LATE_OUTCOME_WRONG_KIOSK
+   * (delivered to another kiosk), COPIES_OUT_OF_RANGE (printed 0 or more than ordered),
+   * LATE_OUTCOME_CONFLICT (recorded otherwise already), MESSAGE_OUT_OF_ORDER (never delivered).
+   */
+  lateOutcome?(r: LateOutcome): Promise<LateOutcomeResult>;
   /** Release connections (no-op in memory). */
   close?(): Promise<void>;
 }
@@ -69,6 +103,10 @@ export function chargeFor(fee: number, copies: number, copiesPrinted: number): n
  */
 export class MemoryLedger implements Ledger {
   private readonly records = new Map<string, LedgerRecord>();
+  /** Delivered issuances whose kiosk left without a report: when it left. */
+  private readonly left = new Map<string, Date>();
+  /** Closed failed without a report although a document had been delivered. */
+  private readonly unreported = new Set<string>();
 
   async begin(r: LedgerStart): Promise<void> {
     if (this.records.has(r.issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
@@ -98,9 +136,56 @@ export class MemoryLedger implements Ledger {
     return rec && { ...rec };
   }
 
+  async kioskLeft(issuanceId: string, at: Date): Promise<void> {
+    const rec = this.records.get(issuanceId);
+    if (rec?.outcome === 'delivered' && !this.left.has(issuanceId)) this.left.set(issuanceId, at);
+  }
+
+  async closeUnreported(graceMs: number, now: Date = new Date()): Promise<LedgerRecord[]> {
+    const out: LedgerRecord[] = [];
+    for (const [id, at] of [...this.left]) {
+      if (now.getTime() - at.getTime() < graceMs) continue;
+      this.left.delete(id);
+      const rec = this.records.get(id);
+      if (rec?.outcome !== 'delivered') continue;
+      this.unreported.add(id);
+      out.push(await this.outcome(id, 'failed', 0, now));
+    }
+    return out;
+  }
+
+  async lateOutcome(r: LateOutcome): Promise<LateOutcomeResult> {
+    const rec = this.must(r.issuanceId);
+    const final = checkLate(rec, r, this.unreported.has(r.issuanceId));
+    if (final) return final;
+    this.left.delete(r.issuanceId);
+    return { status: 'recorded', record: await this.outcome(r.issuanceId, r.outcome, r.copiesPrinted, r.at) };
+  }
+
   private must(issuanceId: string): LedgerRecord {
     const rec = this.records.get(issuanceId);
     if (!rec) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId });
     return rec;
   }
+}
+
+/**
+ * The checks on a late report against what the ledger holds, the same for every
+ * ledger: a refusal (thrown), a final answer for an issuance already recorded, or
+ * undefined when the report may be recorded now.
+ */
+export function checkLate(rec: LedgerRecord, r: LateOutcome, closedUnreported: boolean): LateOutcomeResult | undefined {
+  if (rec.kioskId !== r.kioskId) throw new KonbiniError('LATE_OUTCOME_WRONG_KIOSK', { issuanceId: r.issuanceId });
+  if (r.outcome === 'printed' && (r.copiesPrinted < 1 || r.copiesPrinted > rec.copies)) {
+    throw new KonbiniError('COPIES_OUT_OF_RANGE', { issuanceId: r.issuanceId, reason: 'copies-printed', copiesPrinted: r.copiesPrinted, copies: rec.copies });
+  }
+  if (rec.outcome === 'printed' || rec.outcome === 'failed') {
+    if (closedUnreported && r.outcome === 'printed' && rec.outcome === 'failed') return { status: 'expired', record: rec };
+    const same = rec.outcome === r.outcome && (r.outcome === 'failed' || rec.copiesPrinted === r.copiesPrinted);
+    if (same) return { status: 'repeated', record: rec };
+    throw new KonbiniError('LATE_OUTCOME_CONFLICT', { issuanceId: r.issuanceId, reason: `recorded-${rec.outcome}` });
+  }
+  // Only a delivered document can have been printed (or be reported on at all).
+  if (rec.outcome !== 'delivered') throw new KonbiniError('MESSAGE_OUT_OF_ORDER', { issuanceId: r.issuanceId, reason: 'not-delivered' });
+  return undefined;
 }

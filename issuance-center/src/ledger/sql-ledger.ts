@@ -2,7 +2,7 @@ import { KonbiniError, type CertType } from '@konbini/protocol';
 import { GENESIS_HASH, recordFields, recordHash, verifyChain, type ChainedRecord, type VerifyReport } from './chain.js';
 import { openDb, retryLostConnection, type DbConfig, type Queryable, type SqlDb } from './db.js';
 import { settle, settlementRows, type CommissionRates, type Settlement } from './settlement.js';
-import { chargeFor, type CityNotice, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
+import { chargeFor, checkLate, type CityNotice, type LateOutcome, type LateOutcomeResult, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
 
 /** Any constant: the key of the advisory lock that serialises schema setup across instances. */
 const MIGRATION_LOCK = 7_444_001;
@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS ledger_pending (
   document_sha256 text,
   requested_at timestamptz NOT NULL,
   delivered_at timestamptz
+);
+ALTER TABLE ledger_pending ADD COLUMN IF NOT EXISTS kiosk_left_at timestamptz;
+CREATE TABLE IF NOT EXISTS ledger_unreported (
+  issuance_id uuid PRIMARY KEY,
+  kiosk_id text NOT NULL,
+  closed_at timestamptz NOT NULL,
+  late_report_at timestamptz,
+  late_copies_printed integer
 );
 CREATE TABLE IF NOT EXISTS ledger_city_notice (
   issuance_id uuid PRIMARY KEY,
@@ -169,37 +177,91 @@ export class SqlLedger implements Ledger {
   private outcomeOnce(issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<ChainedRecord> {
     return this.db.transaction(async (q) => {
       // The chain lock first: every check below happens with the chain held.
-      const head = (await q.query('SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE')).rows[0];
-      if (!head) throw new KonbiniError('INTERNAL', { reason: 'ledger-head-missing' });
+      const head = await lockHead(q);
       const existing = await q.query('SELECT * FROM ledger_record WHERE issuance_id = $1', [issuanceId]);
       if (existing.rows[0]) return fromRecordRow(existing.rows[0]);
-      // Taken out of pending and read in one statement (rolled back with the rest if anything fails).
-      const pending = await q.query('DELETE FROM ledger_pending WHERE issuance_id = $1 RETURNING *', [issuanceId]);
-      if (!pending.rows[0]) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId });
-      const p = fromPendingRow(pending.rows[0]);
-      // Only a delivered document can have been printed.
-      const printed = outcome === 'printed' && p.outcome === 'delivered' ? Math.min(copiesPrinted, p.copies) : 0;
-      const final = outcome === 'printed' && p.outcome === 'delivered' ? 'printed' : 'failed';
-      const unhashed: Omit<ChainedRecord, 'hash'> = {
-        ...p,
-        outcome: final,
-        copiesPrinted: printed,
-        charged: chargeFor(p.fee, p.copies, printed),
-        outcomeAt: at.toISOString(),
-        seq: Number(head.seq) + 1,
-        prevHash: String(head.hash),
-      };
-      const rec: ChainedRecord = { ...unhashed, hash: recordHash(unhashed) };
-      await insertRecord(q, rec);
-      await q.query('UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1', [rec.seq, rec.hash]);
-      // The city's 交付記録 must learn this outcome: kept until the city confirms it.
-      await q.query(
-        `INSERT INTO ledger_city_notice (issuance_id, city_code, outcome, copies_printed, next_at) VALUES ($1, $2, $3, $4, now() + interval '5 seconds')
-         ON CONFLICT (issuance_id) DO NOTHING`,
-        [rec.issuanceId, rec.cityCode, rec.outcome, rec.copiesPrinted],
-      );
-      return rec;
+      return append(q, head, issuanceId, outcome, copiesPrinted, at);
     });
+  }
+
+  /**
+   * A kiosk's late report (after its line dropped or it restarted). Decided with
+   * the chain lock held, so any number of centre instances, and the grace sweep on
+   * any of them, see one order: recorded once, then every repeat answered alike.
+   */
+  async lateOutcome(r: LateOutcome): Promise<LateOutcomeResult> {
+    return retryLostConnection(() =>
+      this.db.transaction(async (q) => {
+        const head = await lockHead(q);
+        const existing = (await q.query('SELECT * FROM ledger_record WHERE issuance_id = $1', [r.issuanceId])).rows[0];
+        if (existing) {
+          const rec = fromRecordRow(existing);
+          const closed = (await q.query('SELECT 1 FROM ledger_unreported WHERE issuance_id = $1', [r.issuanceId])).rows.length > 0;
+          const answer = checkLate(rec, r, closed)!;
+          if (answer.status === 'expired') {
+            // Kept beside the record (which stays as it was: the chain is append-only) for the operator.
+            await q.query('UPDATE ledger_unreported SET late_report_at = COALESCE(late_report_at, $2), late_copies_printed = $3 WHERE issuance_id = $1', [r.issuanceId, r.at.toISOString(), r.copiesPrinted]);
+          }
+          return answer;
+        }
+        const pending = (await q.query('SELECT * FROM ledger_pending WHERE issuance_id = $1', [r.issuanceId])).rows[0];
+        if (!pending) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId: r.issuanceId });
+        checkLate(fromPendingRow(pending), r, false);
+        return { status: 'recorded', record: await append(q, head, r.issuanceId, r.outcome, r.copiesPrinted, r.at) };
+      }),
+    );
+  }
+
+  /** The kiosk left holding the delivered document, unreported: open for its late report during the grace period. */
+  async kioskLeft(issuanceId: string, at: Date): Promise<void> {
+    await retryLostConnection(() =>
+      this.db.query(`UPDATE ledger_pending SET kiosk_left_at = $2 WHERE issuance_id = $1 AND status = 'delivered' AND kiosk_left_at IS NULL`, [issuanceId, at.toISOString()]),
+    );
+  }
+
+  /**
+   * Delivered issuances whose kiosk left over `graceMs` ago and never reported:
+   * recorded failed, not charged (DESIGN §5 invariant 6), and kept in
+   * ledger_unreported: a sheet may be out, so a later "printed" is an alarm.
+   */
+  async closeUnreported(graceMs: number, now: Date = new Date()): Promise<ChainedRecord[]> {
+    const ids = (
+      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE kiosk_left_at IS NOT NULL AND kiosk_left_at < $1 ORDER BY kiosk_left_at LIMIT 50`, [new Date(now.getTime() - graceMs).toISOString()])
+    ).rows.map((r) => String(r.issuance_id));
+    const out: ChainedRecord[] = [];
+    for (const id of ids) {
+      const rec = await this.closeOpen(id, now);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /** Record an open issuance failed without a report; null when someone recorded it first. */
+  private closeOpen(issuanceId: string, now: Date): Promise<ChainedRecord | null> {
+    return retryLostConnection(() =>
+      this.db.transaction(async (q) => {
+        const head = await lockHead(q);
+        const existing = await q.query('SELECT 1 FROM ledger_record WHERE issuance_id = $1', [issuanceId]);
+        if (existing.rows.length) return null;
+        const rec = await append(q, head, issuanceId, 'failed', 0, now);
+        if (rec.deliveredAt) {
+          await q.query('INSERT INTO ledger_unreported (issuance_id, kiosk_id, closed_at) VALUES ($1, $2, $3) ON CONFLICT (issuance_id) DO NOTHING', [issuanceId, rec.kioskId, now.toISOString()]);
+        }
+        return rec;
+      }),
+    );
+  }
+
+  /** Issuances closed failed without a report though a document was delivered (the operator's list). */
+  async unreported(): Promise<{ issuanceId: string; kioskId: string; closedAt: string; lateReportAt: string | null; lateCopiesPrinted: number | null }[]> {
+    const rows = (await this.db.query('SELECT * FROM ledger_unreported ORDER BY closed_at')).rows;
+    return rows.map((r) => ({
+      issuanceId: String(r.issuance_id),
+      kioskId: String(r.kiosk_id),
+      closedAt: iso(r.closed_at)!,
+      lateReportAt: iso(r.late_report_at),
+      lateCopiesPrinted: r.late_copies_printed === null ? null : Number(r.late_copies_printed),
+    }));
   }
 
   async get(issuanceId: string): Promise<LedgerRecord | undefined> {
@@ -251,10 +313,13 @@ export class SqlLedger implements Ledger {
    */
   async closeAbandoned(olderThanMs: number, now: Date = new Date()): Promise<ChainedRecord[]> {
     const ids = (
-      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE requested_at < $1 ORDER BY requested_at LIMIT 50`, [new Date(now.getTime() - olderThanMs).toISOString()])
+      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE kiosk_left_at IS NULL AND requested_at < $1 ORDER BY requested_at LIMIT 50`, [new Date(now.getTime() - olderThanMs).toISOString()])
     ).rows.map((r) => String(r.issuance_id));
     const out: ChainedRecord[] = [];
-    for (const id of ids) out.push(await this.outcome(id, 'failed', 0, now));
+    for (const id of ids) {
+      const rec = await this.closeOpen(id, now);
+      if (rec) out.push(rec);
+    }
     return out;
   }
 
@@ -294,6 +359,45 @@ export class SqlLedger implements Ledger {
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+async function lockHead(q: Queryable): Promise<{ seq: number; hash: string }> {
+  const head = (await q.query('SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE')).rows[0];
+  if (!head) throw new KonbiniError('INTERNAL', { reason: 'ledger-head-missing' });
+  return { seq: Number(head.seq), hash: String(head.hash) };
+}
+
+/**
+ * Turn a pending issuance into its final, chained record (the caller holds the
+ * chain lock and has checked no record exists), and queue its notice to the city.
+ */
+async function append(q: Queryable, head: { seq: number; hash: string }, issuanceId: string, outcome: 'printed' | 'failed', copiesPrinted: number, at: Date): Promise<ChainedRecord> {
+  // Taken out of pending and read in one statement (rolled back with the rest if anything fails).
+  const pending = await q.query('DELETE FROM ledger_pending WHERE issuance_id = $1 RETURNING *', [issuanceId]);
+  if (!pending.rows[0]) throw new KonbiniError('ISSUANCE_UNKNOWN', { issuanceId });
+  const p = fromPendingRow(pending.rows[0]);
+  // Only a delivered document can have been printed.
+  const printed = outcome === 'printed' && p.outcome === 'delivered' ? Math.min(copiesPrinted, p.copies) : 0;
+  const final = outcome === 'printed' && p.outcome === 'delivered' ? 'printed' : 'failed';
+  const unhashed: Omit<ChainedRecord, 'hash'> = {
+    ...p,
+    outcome: final,
+    copiesPrinted: printed,
+    charged: chargeFor(p.fee, p.copies, printed),
+    outcomeAt: at.toISOString(),
+    seq: head.seq + 1,
+    prevHash: head.hash,
+  };
+  const rec: ChainedRecord = { ...unhashed, hash: recordHash(unhashed) };
+  await insertRecord(q, rec);
+  await q.query('UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1', [rec.seq, rec.hash]);
+  // The city's 交付記録 must learn this outcome: kept until the city confirms it.
+  await q.query(
+    `INSERT INTO ledger_city_notice (issuance_id, city_code, outcome, copies_printed, next_at) VALUES ($1, $2, $3, $4, now() + interval '5 seconds')
+     ON CONFLICT (issuance_id) DO NOTHING`,
+    [rec.issuanceId, rec.cityCode, rec.outcome, rec.copiesPrinted],
+  );
+  return rec;
 }
 
 async function insertRecord(q: Queryable, r: ChainedRecord): Promise<void> {
