@@ -12,6 +12,7 @@ import { CentreConnection } from './centre/connection.js';
 import { LpPrinter } from './printer/lp-printer.js';
 import { TrayPrinter } from './printer/printer.js';
 import { runIssuance, type KioskUi } from './session/issuance.js';
+import { OutcomeJournal } from './session/journal.js';
 import { DEFAULT_CONFIG, loadKioskConfig, type KioskConfig } from './config.js';
 import { PIN_NAMES, createCard, loadCard, pinStatus, unlockCard, type PinName } from './operator/card-store.js';
 import { SlotRegistry } from './operator/slots.js';
@@ -326,9 +327,21 @@ async function issue(args: string[]): Promise<number> {
         throw err instanceof KonbiniError ? err : new KonbiniError('CARD_NOT_PRESENT', { reason: 'timeout' });
       });
     }
-    const result = await runIssuance({ kioskId: cfg.kioskId, centreOrigin: cfg.centreOrigin, ...(cfg.documentTrust ? { documentTrust: cfg.documentTrust } : {}) }, reader, centre, printer, ui, interrupted.signal);
+    // Outcomes the centre has not acknowledged (ids and counts only), in the kiosk's private directory.
+    const journal = new OutcomeJournal(join(cfg.workDir, cfg.kioskId, 'journal'), cfg.kioskId, (event, info) =>
+      // "issuance=" (not "issuanceId="): an earlier issuance's id, never taken for this session's
+      out(`${event} ${Object.entries(info).map(([k, v]) => `${k === 'issuanceId' ? 'issuance' : k}=${v}`).join(' ')}`),
+    );
+    const result = await runIssuance(
+      { kioskId: cfg.kioskId, centreOrigin: cfg.centreOrigin, journal, ...(cfg.documentTrust ? { documentTrust: cfg.documentTrust } : {}) },
+      reader,
+      centre,
+      printer,
+      ui,
+      interrupted.signal,
+    );
     out(`printed issuance=${result.issuanceId} type=${result.certType} copies=${result.copies} charged=${result.charged}`);
-    if (!result.reported) out('the centre could not be told (line dropped after printing): it records the issuance as not charged');
+    if (!result.reported) out('the centre could not be told (line dropped after printing): the kiosk journal reports it on the next connection');
     for (const s of result.sheets) out(`sheet ${s}`);
     return 0;
   } finally {

@@ -70,6 +70,63 @@ export class LpPrinter implements Printer {
     }
   }
 
+  /**
+   * After a restart: this issuance's job, found by its title (the issuance id, never
+   * "the latest job"). Completed: its copies; cancelled or aborted: 0; still queued
+   * or printing: followed to its end like a fresh job (cancelled at the time-out);
+   * not known to cupsd (never submitted, or its history purged): null.
+   */
+  async recover(issuanceId: string, copies: number): Promise<number | null> {
+    if (!ISSUANCE_ID.test(issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'bad-issuance-id' });
+    const jobs = await this.jobs();
+    const mine = jobs.filter((j) => j.name === issuanceId).sort((a, b) => b.id - a.id);
+    if (!mine.length) return null;
+    // Submitted once per issuance; should there be more, any one that came out counts.
+    if (mine.some((j) => j.state === JOB_STATE.completed)) return copies;
+    const open = mine.find((j) => j.state !== JOB_STATE.canceled && j.state !== JOB_STATE.aborted);
+    if (!open) return 0;
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const state = await this.jobState(open.id).catch(() => null);
+      if (state === JOB_STATE.completed) return copies;
+      if (state === JOB_STATE.canceled || state === JOB_STATE.aborted) return 0;
+      if (Date.now() > deadline) {
+        await this.cancel(open.id).catch(() => {});
+        return 0;
+      }
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
+  /** IPP Get-Jobs (all, with their titles) on this queue. */
+  private async jobs(): Promise<{ id: number; name: string; state: number }[]> {
+    const body = ippRequest(0x000a, [
+      [0x47, 'attributes-charset', Buffer.from('utf-8')],
+      [0x48, 'attributes-natural-language', Buffer.from('en')],
+      [0x45, 'printer-uri', Buffer.from(`ipp://localhost/printers/${this.opts.queue}`)],
+      [0x44, 'which-jobs', Buffer.from('all')],
+      [0x44, 'requested-attributes', Buffer.from('job-id')],
+      [0x44, '', Buffer.from('job-name')],
+      [0x44, '', Buffer.from('job-state')],
+    ]);
+    return ippJobs(await this.ipp('/', body));
+  }
+
+  private ipp(path: string, body: Buffer): Promise<Buffer> {
+    const server = this.opts.server ?? process.env.CUPS_SERVER ?? 'localhost:631';
+    const target = server.startsWith('/') ? { socketPath: server } : { host: server.split(':')[0], port: Number(server.split(':')[1] ?? 631) };
+    return new Promise((resolve, reject) => {
+      const req = request({ ...target, method: 'POST', path, headers: { 'content-type': 'application/ipp', 'content-length': body.length, host: 'localhost' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      });
+      req.setTimeout(5000, () => req.destroy(new Error('ipp timeout')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   private serverArgs(): string[] {
     return this.opts.server ? ['-h', this.opts.server] : [];
   }
@@ -151,6 +208,39 @@ function ippRequest(operation: number, attrs: [number, string, Buffer][]): Buffe
   }
   parts.push(Buffer.from([0x03]));
   return Buffer.concat(parts);
+}
+
+/** Each job group of a Get-Jobs response: its id, title and state. */
+function ippJobs(res: Buffer): { id: number; name: string; state: number }[] {
+  if (res.length < 8) throw new Error('short IPP response');
+  const jobs: { id: number; name: string; state: number }[] = [];
+  let job: { id: number; name: string; state: number } | null = null;
+  let at = 8;
+  let name = '';
+  while (at < res.length) {
+    const tag = res[at]!;
+    at += 1;
+    if (tag === 0x03) break;
+    if (tag < 0x10) {
+      // a group delimiter: 0x02 starts a job's attributes
+      job = tag === 0x02 ? { id: -1, name: '', state: -1 } : null;
+      if (job) jobs.push(job);
+      continue;
+    }
+    const nameLen = res.readUInt16BE(at);
+    at += 2;
+    if (nameLen) name = res.subarray(at, at + nameLen).toString('latin1');
+    at += nameLen;
+    const valueLen = res.readUInt16BE(at);
+    at += 2;
+    if (job) {
+      if (name === 'job-id' && tag === 0x21 && valueLen === 4) job.id = res.readInt32BE(at);
+      if (name === 'job-state' && tag === 0x23 && valueLen === 4) job.state = res.readInt32BE(at);
+      if (name === 'job-name' && (tag === 0x42 || tag === 0x41)) job.name = res.subarray(at, at + valueLen).toString('utf8');
+    }
+    at += valueLen;
+  }
+  return jobs.filter((j) => j.id > 0);
 }
 
 /** The first integer/enum value of attribute `want` in an IPP response, or null. */

@@ -11,6 +11,12 @@ export interface PrintResult {
 export interface Printer {
   /** Print the whole job; `copies` is how many copies the document holds. */
   print(issuanceId: string, pdf: Buffer, copies: number): Promise<PrintResult>;
+  /**
+   * After a restart: did this issuance's own job come out (the kiosk died while it
+   * printed)? The copies printed (0: it did not), or null when the printer cannot
+   * tell. Leftovers of the job on the kiosk (its spool) are wiped either way.
+   */
+  recover?(issuanceId: string, copies: number): Promise<number | null>;
 }
 
 const ISSUANCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -27,6 +33,10 @@ export class TrayPrinter implements Printer {
     private readonly trayDir: string,
     private readonly fault?: () => 'jam' | 'out-of-paper' | null,
   ) {}
+
+  recover(issuanceId: string, copies: number): Promise<number> {
+    return trayRecover(this.spoolDir, this.trayDir, issuanceId, copies);
+  }
 
   async print(issuanceId: string, pdf: Buffer, copies: number): Promise<PrintResult> {
     if (!ISSUANCE_ID.test(issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'bad-issuance-id' });
@@ -50,6 +60,21 @@ export class TrayPrinter implements Printer {
     } finally {
       await wipeFile(spool);
     }
+  }
+}
+
+/** The tray printer's answer for one issuance's job after a restart (see Printer.recover). */
+async function trayRecover(spoolDir: string, trayDir: string, issuanceId: string, copies: number): Promise<number> {
+  if (!ISSUANCE_ID.test(issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'bad-issuance-id' });
+  // A kill -9 mid-job leaves the spool file: the document's bytes must not stay (DESIGN §5 invariant 5).
+  await wipeFile(join(spoolDir, `${issuanceId}.job`));
+  // The sheets are in the tray only once the whole job was renamed there; a partial never came out.
+  try {
+    await stat(join(trayDir, `${issuanceId}.pdf`));
+    return copies;
+  } catch {
+    await wipeFile(join(trayDir, `${issuanceId}.pdf.partial`));
+    return 0;
   }
 }
 

@@ -608,6 +608,8 @@ export class KioskScreen extends EventEmitter {
         show(copies);
         return result;
       },
+      // The journal asks the real printer about a job a restart interrupted.
+      ...(this.opts.printer.recover ? { recover: this.opts.printer.recover.bind(this.opts.printer) } : {}),
     };
   }
 }

@@ -9,6 +9,7 @@ import { InProcessReader } from '../reader/in-process-reader.js';
 import type { CardReader } from '../reader/card-reader.js';
 import { CentreConnection, type CentreTls } from '../centre/connection.js';
 import { TrayPrinter, type Printer } from '../printer/printer.js';
+import { OutcomeJournal } from '../session/journal.js';
 import { KioskScreen } from './kiosk-screen.js';
 import type { DocumentBuffer } from '../session/document-buffer.js';
 import type { DocumentTrust } from '../session/verify-signature.js';
@@ -89,7 +90,13 @@ export function buildScreen(options: ScreenOptions): ScreenServer {
     return f;
   });
   const kiosk = new KioskScreen({
-    issuance: { kioskId: options.kioskId, centreOrigin: options.centreOrigin, ...(options.documentTrust ? { documentTrust: options.documentTrust } : {}) },
+    issuance: {
+      kioskId: options.kioskId,
+      centreOrigin: options.centreOrigin,
+      ...(options.documentTrust ? { documentTrust: options.documentTrust } : {}),
+      // Outcomes the centre has not acknowledged, sent again on the next connection.
+      journal: new OutcomeJournal(join(options.workDir, options.kioskId, 'journal'), options.kioskId, options.log),
+    },
     reader,
     connect: options.connect ?? (() => CentreConnection.connect(options.centreUrl, options.tls)),
     printer,

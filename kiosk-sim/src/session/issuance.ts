@@ -16,6 +16,7 @@ import type { CentreConnection } from '../centre/connection.js';
 import type { Printer } from '../printer/printer.js';
 import { DocumentBuffer } from './document-buffer.js';
 import { devDocumentTrust, verifyDocumentSignature, type DocumentTrust } from './verify-signature.js';
+import type { OutcomeJournal } from './journal.js';
 
 /** What the kiosk shows and asks; the headless CLI and the screen each implement it. */
 export interface KioskUi {
@@ -51,6 +52,13 @@ export interface IssuanceConfig {
    * PKI's (var/pki, or KONBINI_PKI_DIR); without one, nothing prints.
    */
   documentTrust?: DocumentTrust;
+  /**
+   * The kiosk's journal of outcomes the centre has not acknowledged (ids and counts
+   * only): written before printing, sent on the next connection when the line or
+   * the kiosk failed before the centre heard the outcome. Without it, a sheet
+   * printed while the line was down is never charged.
+   */
+  journal?: OutcomeJournal;
 }
 
 /** Test hooks into one issuance (none in production). */
@@ -70,7 +78,7 @@ export interface IssuanceResult {
   fee: number;
   /** What the centre recorded as charged (0 when it could not be told). */
   charged: number;
-  /** The centre was told the outcome (false: the line dropped after printing). */
+  /** The centre was told the outcome (false: the line dropped after printing; the journal sends it on the next connection). */
   reported: boolean;
   sheets: string[];
 }
@@ -90,6 +98,10 @@ export async function runIssuance(
   signal?: AbortSignal,
   hooks: IssuanceHooks = {},
 ): Promise<IssuanceResult> {
+  const journal = config.journal;
+  // Before any new session: what the centre has not heard from earlier ones
+  // (this connection may be the first after the line dropped or a restart).
+  await journal?.reportPending(centre, printer);
   ui.step('reading-card');
   await reader.waitForCard(signal);
   const removed = new AbortController();
@@ -143,6 +155,9 @@ export async function runIssuance(
     centre.stopExpecting();
     if (announced.issuanceId !== accepted.issuanceId) throw new KonbiniError('DOCUMENT_BINDING_MISMATCH', { reason: 'announced-id' });
     delivered = { issuanceId: accepted.issuanceId };
+    // From here the centre holds the issuance delivered: if this kiosk dies, its next
+    // start tells the centre it never printed, instead of leaving it to the grace period.
+    await journal?.record({ issuanceId: accepted.issuanceId, state: 'received', copies: accepted.copies, copiesPrinted: 0 });
     const pdf = doc.complete(announced);
     // The city's signature first (is this an authentic, unaltered document?), then
     // the binding (is it the one this session asked for, for this card?).
@@ -162,6 +177,9 @@ export async function runIssuance(
     ui.step('remove-card');
     await reader.waitForRemoval(signal);
 
+    // On disk before the printer has the job: a kill -9 from here on leaves "printing",
+    // which the next start settles by asking the printer about this issuance's job.
+    await journal?.record({ issuanceId: accepted.issuanceId, state: 'printing', copies: accepted.copies, copiesPrinted: 0 });
     ui.step('printing', { issuanceId: accepted.issuanceId });
     let printed;
     try {
@@ -172,18 +190,24 @@ export async function runIssuance(
     }
     // The paper is out: from here on nothing may be reported as failed.
     delivered = null;
+    try {
+      await journal?.record({ issuanceId: accepted.issuanceId, state: 'printed', copies: accepted.copies, copiesPrinted: printed.copiesPrinted });
+    } catch {
+      /* left at "printing": the next start asks the printer, which says the sheets are out */
+    }
     ui.step('printed', { issuanceId: accepted.issuanceId, copies: printed.copiesPrinted });
     let recorded: { charged: number } | null = null;
     try {
       centre.send({ type: 'issue.outcome', sessionId, issuanceId: accepted.issuanceId, outcome: 'printed', copiesPrinted: printed.copiesPrinted });
       recorded = await centre.next(['issue.recorded'], 10_000);
+      await journal?.remove(accepted.issuanceId).catch(() => undefined);
       centre.send({ type: 'session.end', sessionId });
     } catch {
       // The line dropped after printing. The resident has the paper; the centre,
-      // which lost the session before hearing "printed", records the issuance as
-      // failed and not charged (DESIGN §5 invariant 6: never charged without a
-      // report). The protocol has no message to report it later on a new session,
-      // so the kiosk keeps the ids for the operator (KioskScreen.unreported).
+      // which lost the session before hearing "printed", keeps the issuance open
+      // for a grace period, and the journal's entry reaches it on the next
+      // connection (issue.late-outcome). Without a journal, or after the grace
+      // period, it is recorded failed and not charged (DESIGN §5 invariant 6).
     }
     return {
       issuanceId: accepted.issuanceId,
@@ -198,11 +222,16 @@ export async function runIssuance(
     const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
     if (sessionId && delivered) {
       // The centre must learn nothing was printed, so nothing is charged.
+      const entry = await journal?.get(delivered.issuanceId);
+      await journal
+        ?.record({ issuanceId: delivered.issuanceId, state: 'failed', copies: entry?.copies ?? 1, copiesPrinted: 0, failureCode: e.code })
+        .catch(() => undefined);
       try {
         centre.send({ type: 'issue.outcome', sessionId, issuanceId: delivered.issuanceId, outcome: 'failed', copiesPrinted: 0, failureCode: e.code });
         await centre.next(['issue.recorded'], 10_000);
+        await journal?.remove(delivered.issuanceId).catch(() => undefined);
       } catch {
-        /* the centre records a delivered-but-unreported issuance as not charged */
+        /* the journal's entry tells the centre on the next connection; else it closes it failed (not charged) after the grace period */
       }
     }
     throw e;
