@@ -1,6 +1,7 @@
 import type { Db, Queryable } from './db.js';
 import { asBytes, type FieldCipher } from '../crypto/field-cipher.js';
 import { cipherOf } from '../crypto/replica-keys.js';
+import { openGroup } from './sealed-fields.js';
 import type { CardLink, CityInfo, Household, Resident } from './dataset.js';
 
 /*
@@ -10,10 +11,8 @@ import type { CardLink, CityInfo, Household, Resident } from './dataset.js';
  * the one resident (and their household's record) being issued.
  */
 
-const RESIDENT_COLUMNS = `id, household_id, family_name, given_name, family_name_kana, given_name_kana,
-  birth_date, sex, relationship, resident_since::text AS resident_since,
-  address_since::text AS address_since, notified_on::text AS notified_on, previous_address,
-  honseki, koseki_head, foreign_info, status, flags, removed_on::text AS removed_on`;
+const RESIDENT_COLUMNS = `id, household_id, names, attributes, resident_since::text AS resident_since,
+  address_since::text AS address_since, notified_on::text AS notified_on, status, flags, removed_on::text AS removed_on`;
 
 /** Sealed columns come back as bytea (Uint8Array on PGlite, Buffer on pg). */
 type Sealed = unknown;
@@ -21,44 +20,38 @@ type Sealed = unknown;
 interface ResidentRow {
   id: string;
   household_id: string;
-  family_name: Sealed;
-  given_name: Sealed;
-  family_name_kana: Sealed;
-  given_name_kana: Sealed;
-  birth_date: Sealed;
-  sex: Sealed;
-  relationship: Sealed;
+  /** The four names, one envelope (replica/sealed-fields.ts). */
+  names: Sealed;
+  /** Birth date, 性別, 続柄, 転入前住所, 本籍, 筆頭者, foreign-resident data: one envelope. */
+  attributes: Sealed;
   resident_since: string;
   address_since: string | null;
   notified_on: string;
-  previous_address: Sealed;
-  honseki: Sealed;
-  koseki_head: Sealed;
-  foreign_info: Sealed;
   status: Resident['status'];
   flags: Resident['flags'];
   removed_on: string | null;
 }
 
 function toResident(cipher: FieldCipher, r: ResidentRow): Resident {
-  const text = (column: string, v: Sealed) => cipher.openText('residents', column, r.id, asBytes(v));
+  const n = openGroup(cipher, 'names', r.id, asBytes(r.names));
+  const a = openGroup(cipher, 'attributes', r.id, asBytes(r.attributes));
   return {
     id: r.id,
     householdId: r.household_id,
-    familyName: text('family_name', r.family_name)!,
-    givenName: text('given_name', r.given_name)!,
-    familyNameKana: text('family_name_kana', r.family_name_kana)!,
-    givenNameKana: text('given_name_kana', r.given_name_kana)!,
-    birthDate: text('birth_date', r.birth_date)!,
-    sex: text('sex', r.sex) as Resident['sex'],
-    relationship: text('relationship', r.relationship)!,
+    familyName: n.familyName,
+    givenName: n.givenName,
+    familyNameKana: n.familyNameKana,
+    givenNameKana: n.givenNameKana,
+    birthDate: a.birthDate as string,
+    sex: a.sex as Resident['sex'],
+    relationship: a.relationship as string,
     residentSince: r.resident_since,
     addressSince: r.address_since,
     notifiedOn: r.notified_on,
-    previousAddress: text('previous_address', r.previous_address),
-    honseki: text('honseki', r.honseki),
-    kosekiHead: text('koseki_head', r.koseki_head),
-    foreign: cipher.openJson<NonNullable<Resident['foreign']>>('residents', 'foreign_info', r.id, asBytes(r.foreign_info)),
+    previousAddress: a.previousAddress as string | null,
+    honseki: a.honseki as string | null,
+    kosekiHead: a.kosekiHead as string | null,
+    foreign: a.foreign as Resident['foreign'],
     status: r.status,
     flags: r.flags ?? [],
     ...(r.removed_on ? { removedOn: r.removed_on } : {}),

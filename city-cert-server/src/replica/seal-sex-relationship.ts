@@ -15,8 +15,8 @@ import { SYNC_LOCK } from './sync-state.js';
  * written by a load or batch meanwhile is already sealed and never sealed twice.
  */
 
-/** konbini_apply_changes of 0004 with sex and 続柄 decoded like the other sealed fields. */
-function applyChangesSealingSexAndRelationship(): string {
+/** konbini_apply_changes of 0004 with sex and 続柄 decoded like the other sealed fields (0007 edits this one in turn). */
+export function applyChangesSealingSexAndRelationship(): string {
   const edits: [string, string][] = [
     [`r->>'sex', r->>'relationship'`, `decode(r->>'sex', 'base64'), decode(r->>'relationship', 'base64')`],
     [`relationship = c->>'relationship'`, `relationship = decode(c->>'relationship', 'base64')`],

@@ -3,7 +3,9 @@ import type { Db } from '../replica/db.js';
 import { syncState, takeSyncLock } from '../replica/sync-state.js';
 import { cipherOf } from '../crypto/replica-keys.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
-import { sealHouseholdAddress, sealHouseholdRow, sealNameFields, sealRelationship, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import type { Queryable } from '../replica/db.js';
+import { asBytes } from '../crypto/field-cipher.js';
+import { NAME_FIELDS, openGroup, sealGroup, sealHouseholdAddress, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 import { SyncRefusal } from './errors.js';
 import type { Change, DeltaBatch } from './delta-format.js';
 import { enqueueCardChanges } from '../outbox/schema.js';
@@ -80,7 +82,7 @@ export async function applyDelta(db: Db, batch: DeltaBatch, options: { dryRun?: 
           try {
             // konbini_apply_changes (migration 0003): the whole batch in one call, in sequence order
             // personal fields sealed here: the function stores envelopes and never sees a value (migration 0004)
-            await tx.query('SELECT konbini_apply_changes($1::jsonb)', [JSON.stringify(fresh.map(({ sha256: _h, ...c }) => sealChange(cipher, c)))]);
+            await tx.query('SELECT konbini_apply_changes($1::jsonb)', [JSON.stringify(await sealChanges(tx, cipher, fresh))]);
           } catch (err) {
             throw refusalFromFunction(err, fresh) ?? err;
           }
@@ -131,31 +133,80 @@ function refusalFromFunction(err: unknown, changes: Change[]): SyncRefusal | nul
 }
 
 /**
- * A change with its personal fields sealed for the row they will be stored in
- * (replica/sealed-fields.ts). The content hash was taken before, on the change as sent.
+ * The changes with their personal fields sealed for the rows they will be stored in
+ * (replica/sealed-fields.ts). The content hash was taken before, on the changes as sent.
+ *
+ * A resident's names and attributes are one envelope each, so a 氏名変更 that carries
+ * only some names, and a 世帯変更 (its 続柄 is an attribute), re-seal the whole group:
+ * the group as it stands at that change, i.e. as an earlier change of this batch
+ * left it, or else as stored (read by resident id, in this transaction under the
+ * sync lock). A change naming a resident that does not exist seals nothing; the
+ * function then refuses it as before.
  */
-function sealChange(cipher: FieldCipher, change: Record<string, unknown>): Record<string, unknown> {
-  const c = { ...change };
-  const household = c.household as { id: string; address: string } | undefined | null;
-  if (household && typeof household === 'object') c.household = sealHouseholdRow(cipher, household);
-  switch (c.kind) {
-    case 'move-in':
-    case 'birth': {
-      const { myNumber: _never, ...resident } = c.resident as Record<string, unknown>;
-      c.resident = sealResidentRow(cipher, resident);
-      break;
+async function sealChanges(tx: Queryable, cipher: FieldCipher, changes: Change[]): Promise<Record<string, unknown>[]> {
+  const ordered = [...changes].sort((a, b) => a.seq - b.seq);
+  const needs = (c: Change) =>
+    c.kind === 'household-change' || (c.kind === 'name-change' && NAME_FIELDS.some((f) => typeof (c as unknown as Record<string, unknown>)[f] !== 'string'));
+  const ids = [...new Set(ordered.filter(needs).map((c) => String((c as { residentId: string }).residentId)))];
+  const stored = new Map<string, { names: Buffer | null; attributes: Buffer | null }>();
+  if (ids.length) {
+    for (const r of await tx.query<{ id: string; names: unknown; attributes: unknown }>('SELECT id, names, attributes FROM residents WHERE id = ANY($1::text[])', [ids])) {
+      stored.set(r.id, { names: asBytes(r.names), attributes: asBytes(r.attributes) });
     }
-    case 'address-change':
-      c.address = sealHouseholdAddress(cipher, String(c.householdId), String(c.address));
-      break;
-    case 'name-change':
-      return sealNameFields(cipher, String(c.residentId), c);
-    case 'household-change':
-      c.relationship = sealRelationship(cipher, String(c.residentId), String(c.relationship));
-      break;
-    case 'seal-register':
-      c.imagePng = sealSealImage(cipher, String(c.residentId), c.imagePng);
-      break;
   }
-  return c;
+  // the groups in clear as this batch has left them so far (opened from `stored` when first needed)
+  const current = new Map<string, { names?: Record<string, unknown>; attributes?: Record<string, unknown> }>();
+  const groupOf = (id: string, group: 'names' | 'attributes'): Record<string, unknown> | null => {
+    const cur = current.get(id) ?? {};
+    current.set(id, cur);
+    if (!cur[group]) {
+      const s = stored.get(id);
+      if (!s) return null;
+      cur[group] = group === 'names' ? openGroup(cipher, 'names', id, s.names) : openGroup(cipher, 'attributes', id, s.attributes);
+    }
+    return cur[group]!;
+  };
+  return ordered.map(({ sha256: _h, ...change }) => {
+    const c: Record<string, unknown> = { ...change };
+    const household = c.household as { id: string; address: string } | undefined | null;
+    if (household && typeof household === 'object') c.household = sealHouseholdRow(cipher, household);
+    const rid = String(c.residentId);
+    switch (c.kind) {
+      case 'move-in':
+      case 'birth': {
+        const { myNumber: _never, ...resident } = c.resident as Record<string, unknown>;
+        current.set(String(resident.id), { names: resident, attributes: resident });
+        c.resident = sealResidentRow(cipher, resident);
+        break;
+      }
+      case 'address-change':
+        c.address = sealHouseholdAddress(cipher, String(c.householdId), String(c.address));
+        break;
+      case 'name-change': {
+        const given = Object.fromEntries(NAME_FIELDS.filter((f) => typeof c[f] === 'string').map((f) => [f, c[f]]));
+        for (const f of NAME_FIELDS) delete c[f];
+        const count = Object.keys(given).length;
+        if (!count) break; // no name to change
+        const names = count === NAME_FIELDS.length ? {} : groupOf(rid, 'names');
+        if (!names) break; // no such resident: the function refuses the change
+        const merged = { ...names, ...given };
+        current.set(rid, { ...current.get(rid), names: merged });
+        c.names = sealGroup(cipher, 'names', rid, merged).toString('base64');
+        break;
+      }
+      case 'household-change': {
+        const attributes = groupOf(rid, 'attributes');
+        if (!attributes) break;
+        const merged = { ...attributes, relationship: c.relationship };
+        current.set(rid, { ...current.get(rid), attributes: merged });
+        c.attributes = sealGroup(cipher, 'attributes', rid, merged).toString('base64');
+        delete c.relationship;
+        break;
+      }
+      case 'seal-register':
+        c.imagePng = sealSealImage(cipher, String(c.residentId), c.imagePng);
+        break;
+    }
+    return c;
+  });
 }

@@ -1,5 +1,5 @@
 import type { FieldCipher } from '../crypto/field-cipher.js';
-import { RESIDENT_SEALED_TEXT, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import { sealGroup, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
 
 /*
  * The rows of a full load as the database takes them, personal fields sealed
@@ -15,11 +15,10 @@ export type ChunkFormat = 'copy' | 'json';
 /** Column list of each COPY, in the order encodeCopy writes the fields; the JSON field each column comes from. */
 const COLUMNS: Record<RowKind, [column: string, field: string][]> = {
   household: [['id', 'id'], ['address', 'address'], ['head_id', 'headId']],
+  // the personal fields as two envelopes (replica/sealed-fields.ts): no single file field to name
   resident: [
-    ['id', 'id'], ['household_id', 'householdId'], ['family_name', 'familyName'], ['given_name', 'givenName'],
-    ['family_name_kana', 'familyNameKana'], ['given_name_kana', 'givenNameKana'], ['birth_date', 'birthDate'], ['sex', 'sex'],
-    ['relationship', 'relationship'], ['resident_since', 'residentSince'], ['address_since', 'addressSince'], ['notified_on', 'notifiedOn'],
-    ['previous_address', 'previousAddress'], ['honseki', 'honseki'], ['koseki_head', 'kosekiHead'], ['foreign_info', 'foreign'],
+    ['id', 'id'], ['household_id', 'householdId'], ['names', ''], ['attributes', ''],
+    ['resident_since', 'residentSince'], ['address_since', 'addressSince'], ['notified_on', 'notifiedOn'],
     ['status', 'status'], ['flags', 'flags'], ['removed_on', 'removedOn'],
   ],
   'card-link': [['serial', 'serial'], ['resident_id', 'residentId'], ['valid_from', 'validFrom']],
@@ -49,17 +48,12 @@ function text(v: unknown): string {
 /** A bytea value (an envelope) in COPY text format: hex, its backslash escaped. */
 const bytea = (b: Buffer | null): string => (b ? `\\\\x${b.toString('hex')}` : NULL);
 
-const RESIDENT_TEXT = Object.entries(RESIDENT_SEALED_TEXT) as [keyof typeof RESIDENT_SEALED_TEXT, string][];
-
 function residentCopy(cipher: FieldCipher, r: Record<string, unknown>): string {
   const id = String(r.id);
-  const sealed: Record<string, string> = {};
-  for (const [field, column] of RESIDENT_TEXT) sealed[field] = bytea(cipher.sealText('residents', column, id, r[field] as string | null | undefined));
   const flags = Array.isArray(r.flags) ? `{${(r.flags as string[]).join(',')}}` : '{}';
   return [
-    text(id), text(r.householdId), sealed.familyName, sealed.givenName, sealed.familyNameKana, sealed.givenNameKana, sealed.birthDate,
-    sealed.sex, sealed.relationship, text(r.residentSince), text(r.addressSince), text(r.notifiedOn), sealed.previousAddress,
-    sealed.honseki, sealed.kosekiHead, bytea(cipher.sealJson('residents', 'foreign_info', id, r.foreign)), text(r.status), text(flags), text(r.removedOn),
+    text(id), text(r.householdId), bytea(sealGroup(cipher, 'names', id, r)), bytea(sealGroup(cipher, 'attributes', id, r)),
+    text(r.residentSince), text(r.addressSince), text(r.notifiedOn), text(r.status), text(flags), text(r.removedOn),
   ].join('\t');
 }
 

@@ -55,14 +55,26 @@ t.test('in the replica: a value moved to another row fails to decrypt with REPLI
   t.ok(a && b, 'two residents');
   t.equal((await residentById(db, b!.id))?.familyName, b!.familyName, 'readable before');
 
-  // someone with write access to the database copies one resident's sealed name onto another
-  await db.query('UPDATE residents SET family_name = (SELECT family_name FROM residents WHERE id = $1) WHERE id = $2', [a!.id, b!.id]);
-  t.equal(await codeOf(residentById(db, b!.id)), 'REPLICA_FIELD_UNREADABLE', 'name moved to another resident');
+  // someone with write access to the database copies one resident's sealed names onto another
+  await db.query('UPDATE residents SET names = (SELECT names FROM residents WHERE id = $1) WHERE id = $2', [a!.id, b!.id]);
+  t.equal(await codeOf(residentById(db, b!.id)), 'REPLICA_FIELD_UNREADABLE', 'names moved to another resident');
   t.equal((await residentById(db, a!.id))?.familyName, a!.familyName, 'the source row is untouched');
+  // the whole group of birth date, 性別, 続柄, 本籍... moved to another resident
+  const c = dataset.residents.filter((r) => r.status === 'active')[2]!;
+  await db.query('UPDATE residents SET attributes = (SELECT attributes FROM residents WHERE id = $1) WHERE id = $2', [a!.id, c.id]);
+  t.equal(await codeOf(residentById(db, c.id)), 'REPLICA_FIELD_UNREADABLE', 'attributes moved to another resident');
+  // both envelopes swapped together: still bound to the row
+  await db.query(
+    `UPDATE residents SET names = s.names, attributes = s.attributes FROM (SELECT names, attributes FROM residents WHERE id = $1) s WHERE residents.id = $2`,
+    [a!.id, c.id],
+  );
+  t.equal(await codeOf(residentById(db, c.id)), 'REPLICA_FIELD_UNREADABLE', 'a whole row\'s envelopes moved to another resident');
 
-  // a birth date moved into the name column of the same row
-  await db.query('UPDATE residents SET given_name = birth_date WHERE id = $1', [a!.id]);
+  // the attributes moved into the names column of the same row
+  await db.query('UPDATE residents SET names = attributes WHERE id = $1', [a!.id]);
   t.equal(await codeOf(residentById(db, a!.id)), 'REPLICA_FIELD_UNREADABLE', 'value moved to another column');
+  // a household record with such a member is refused, not printed without them
+  await t.rejects(householdOfResident(db, a!), { code: 'REPLICA_FIELD_UNREADABLE' }, 'its household record too');
 
   // a household address moved to another household
   const [h1, h2] = dataset.households;

@@ -15,6 +15,7 @@ import {
   type Db,
 } from '../../src/index.js';
 import { cipherOf } from '../../src/crypto/replica-keys.js';
+import { sealGroup } from '../../src/replica/sealed-fields.js';
 import { SERIAL, testDataset } from '../helpers/dataset.js';
 import { backends, type Backend } from './backends.js';
 
@@ -121,13 +122,14 @@ t.test('a transaction reads one snapshot: a change committed meanwhile is not ha
     return [before!.familyName, after!.familyName];
   });
   await inside;
-  // the name is stored sealed for its row (crypto/field-cipher.ts)
-  const sealed = (name: string) => cipherOf(db).sealText('residents', 'family_name', 'R0001', name);
-  await db.query('UPDATE residents SET family_name = $1 WHERE id = $2', [sealed('高橋'), 'R0001']);
+  // the names are stored sealed together for their row (replica/sealed-fields.ts)
+  const r1 = dataset.residents.find((r) => r.id === 'R0001')!;
+  const sealed = (familyName: string) => sealGroup(cipherOf(db), 'names', 'R0001', { ...r1, familyName });
+  await db.query('UPDATE residents SET names = $1 WHERE id = $2', [sealed('高橋'), 'R0001']);
   release();
   t.same(await reading, ['髙橋', '髙橋']);
   t.equal((await residentById(db, 'R0001'))?.familyName, '高橋');
-  await db.query('UPDATE residents SET family_name = $1 WHERE id = $2', [sealed('髙橋'), 'R0001']);
+  await db.query('UPDATE residents SET names = $1 WHERE id = $2', [sealed('髙橋'), 'R0001']);
 });
 
 t.test('two workers migrate one database at once: each migration applied once', { skip: backend.name !== 'postgres' && 'PostgreSQL only' }, async (t) => {
