@@ -27,6 +27,11 @@ export interface FaultRow {
   city: string;
   /** printed ⇔ charged ⇔ city printed, and nothing partial in the tray. */
   agree: boolean;
+  /**
+   * An operator alarm was raised for this row (the kiosk never reported a delivered
+   * document within the grace period: a sheet may be out uncharged).
+   */
+  alarm?: boolean;
   /** How the stack came back: `pool reconnected`, `restarted by the supervisor`, … */
   recovered: string;
   issuanceId?: string;
@@ -68,20 +73,30 @@ export function rebuildFaultReport(): string {
   ];
   let total = 0;
   let disagree = 0;
+  let alarmed = 0;
+  let uncharged = 0;
   for (const s of sections) {
     lines.push(`## ${s.title}`, '', `\`${s.test}\`, run ${s.at}`, '');
     lines.push('| fault | step | kiosk | printed | charged | ledger | city | agree | recovered |', '|---|---|---|---|---|---|---|---|---|');
     for (const r of s.rows) {
       total++;
       if (!r.agree) disagree++;
-      lines.push(`| ${r.fault}${r.note ? ` (${r.note})` : ''} | ${r.step} | ${r.kiosk} | ${yn(r.printed)} | ${yn(r.charged)} | ${r.ledger} | ${r.city} | ${r.agree ? 'yes' : '**NO**'} | ${r.recovered} |`);
+      if (!r.agree && r.alarm) alarmed++;
+      if (r.printed && !r.charged) uncharged++;
+      const agree = r.agree ? 'yes' : r.alarm ? '**NO** (operator alarm)' : '**NO**';
+      lines.push(`| ${r.fault}${r.note ? ` (${r.note})` : ''} | ${r.step} | ${r.kiosk} | ${yn(r.printed)} | ${yn(r.charged)} | ${r.ledger} | ${r.city} | ${agree} | ${r.recovered} |`);
     }
     if (s.checks?.length) lines.push('', ...s.checks.map((c) => `- ${c}`));
     lines.push('');
   }
-  lines.splice(7, 0, `Faults: ${total}; records that disagree: ${disagree}.`, '');
+  lines.splice(
+    7,
+    0,
+    `Faults: ${total}; records that disagree: ${disagree}${alarmed ? ` (${alarmed} with an operator alarm)` : ''}; sheets out but not charged: ${uncharged}.`,
+    '',
+  );
   const out = join(REPORT_DIR, 'faults.md');
   writeFileSync(out, lines.join('\n'));
-  writeFileSync(join(REPORT_DIR, 'faults.json'), JSON.stringify({ generatedAt: new Date().toISOString(), total, disagree, sections }, null, 2) + '\n');
+  writeFileSync(join(REPORT_DIR, 'faults.json'), JSON.stringify({ generatedAt: new Date().toISOString(), total, disagree, alarmed, uncharged, sections }, null, 2) + '\n');
   return out;
 }
