@@ -12,6 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { userInfo } from 'node:os';
 import { KonbiniError } from '@konbini/protocol';
 import type { Printer, PrintResult } from './printer.js';
 
@@ -104,6 +105,8 @@ export class LpPrinter implements Printer {
       [0x47, 'attributes-charset', Buffer.from('utf-8')],
       [0x48, 'attributes-natural-language', Buffer.from('en')],
       [0x45, 'printer-uri', Buffer.from(`ipp://localhost/printers/${this.opts.queue}`)],
+      // cupsd shows a job's title (job-name is one of its private values) to the job's owner only: the kiosk's own user, who ran lp
+      [0x42, 'requesting-user-name', Buffer.from(userInfo().username)],
       [0x44, 'which-jobs', Buffer.from('all')],
       [0x44, 'requested-attributes', Buffer.from('job-id')],
       [0x44, '', Buffer.from('job-name')],
