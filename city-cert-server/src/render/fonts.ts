@@ -23,6 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { markSingleLines } from './single-line.js';
 
 /* ---- minimal shapes of the untyped libraries we use ---- */
 
@@ -271,9 +272,18 @@ export function pdfMake(): PdfMake {
   return pm;
 }
 
+export interface RenderOptions {
+  /**
+   * Lay out each text that fits on one line as one inline (single-line.ts): the same
+   * print for far less work. Default true; false only to compare against in tests.
+   */
+  singleLines?: boolean;
+}
+
 /** Render a pdfmake document definition to bytes with the shared fonts. */
-export async function renderPdf(docDefinition: object): Promise<Buffer> {
-  return pdfMake().createPdf(docDefinition).getBuffer();
+export async function renderPdf(docDefinition: object, options: RenderOptions = {}): Promise<Buffer> {
+  const doc = options.singleLines === false ? docDefinition : markSingleLines(docDefinition as Record<string, unknown>);
+  return pdfMake().createPdf(doc).getBuffer();
 }
 
 /* ---- what IPAmj can print ---- */

@@ -9,7 +9,7 @@
  * within that copy; the layout is checked after rendering (see `checkCopyLayout`).
  */
 import { BINDING_KEY, BINDING_PLACEHOLDER, KonbiniError, MAX_COPIES, MIN_COPIES, sealBinding, type Binding } from '@konbini/protocol';
-import { renderPdf, unprintable } from './fonts.js';
+import { renderPdf, unprintable, type RenderOptions } from './fonts.js';
 import { renderCertificatePdf } from './certificate.js';
 import type { CertificateModel, RenderPerson, ResidentRecordModel } from './model.js';
 import { appendInfo } from './pdf-info.js';
@@ -355,10 +355,10 @@ export function checkCopyLayout(model: ResidentRecordModel, layout: CopyLayout):
  * placeholder (BINDING_PLACEHOLDER) in its Info dictionary, to be sealed with
  * `sealBinding` (see `renderAndBind`).
  */
-export async function renderResidentRecord(model: ResidentRecordModel): Promise<Buffer> {
+export async function renderResidentRecord(model: ResidentRecordModel, options?: RenderOptions): Promise<Buffer> {
   assertPrintable(model);
   const layout: CopyLayout = { pageCount: 0, pagesOf: new Map() };
-  const pdf = await renderPdf(residentRecordDocument(model, layout));
+  const pdf = await renderPdf(residentRecordDocument(model, layout), options);
   checkCopyLayout(model, layout);
   return appendInfo(
     pdf,
