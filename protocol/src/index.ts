@@ -7,3 +7,4 @@ export * from './messages.js';
 export * from './dataset.js';
 export * from './koseki-dataset.js';
 export * from './card-profile.js';
+export * from './card-link-api.js';

@@ -5,25 +5,26 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db } from '../replica/db.js';
 import { cardSerialSha256 } from '../http/logging.js';
 import type { OutboxOp } from './schema.js';
+import { CARD_LINK_API, MAX_CARD_LINK_BATCH, parseCardLinkBatchResponse, type CardLinkBatchResponse } from '@konbini/protocol';
 
 /*
  * Delivers the card link changes queued in centre_outbox (schema.ts) to the centre's
- * city API (issuance-center/README.md, "Cities maintain their card links"):
- * `POST /v1/card-links/add|remove {"serial"}` over mutual TLS, with the city's own
- * LGWAN certificate (the one it serves with), the centre's certificate pinned by its
- * SHA-256 fingerprint on top of the LGWAN CA chain.
+ * city API (protocol/src/card-link-api.ts; issuance-center/README.md, "Cities maintain
+ * their card links"): `POST /v1/card-links/batch {"changes": [{op, serial}, ...]}` over
+ * mutual TLS with the city's own LGWAN certificate (the one it serves with), the
+ * centre's certificate pinned by its SHA-256 fingerprint on top of the LGWAN CA chain.
  *
- * In order: only the head row (lowest id) is ever leased, so a later change never
- * overtakes an earlier one (an add and a revoke of the same card in one batch arrive
- * as add, remove). A row is deleted once the centre has it; a failure leaves it at
- * the head with attempts, the error code and the next attempt time (exponential
- * backoff, capped), and everything behind it waits. Idempotent at the centre: adding
- * a link the city already holds there changes nothing (200); removing a link the
- * centre no longer holds answers CARD_NOT_LINKED, which is the state wanted and
- * counts as delivered.
+ * In order: a worker first leases the head row (lowest id), and only the holder of the
+ * head leases the rows right behind it, up to `batchSize`; so a later change never
+ * overtakes an earlier one (an add and a revoke of the same card arrive as add, remove)
+ * and two workers never send the same rows. The centre applies a batch in order in one
+ * transaction and answers how many changes from the start it took; those rows are
+ * deleted. A change it refuses (another city's card) stays at the head with attempts,
+ * the error code and the next attempt time (exponential backoff, capped), and
+ * everything behind it waits; so does the whole batch when the call fails. Idempotent
+ * at the centre: adding a link the city already holds there changes nothing; removing
+ * a link the centre no longer holds is the state wanted and counts as delivered.
  */
-
-export const CARD_LINK_API = { add: '/v1/card-links/add', remove: '/v1/card-links/remove' } as const;
 
 export interface CentreNotifierOptions {
   /** The centre's city API, e.g. https://centre.lgwan:7446 */
@@ -41,6 +42,8 @@ export interface CentreNotifierOptions {
   timeoutMs?: number;
   /** Failed attempts of one row before an error-level alert; default 5. */
   alertAfter?: number;
+  /** Changes per call, at most MAX_CARD_LINK_BATCH (the default). */
+  batchSize?: number;
 }
 
 export function fingerprint256(pem: string): string {
@@ -56,7 +59,7 @@ interface Row {
   attempts: number;
 }
 
-type Outcome = { ok: true; note?: string } | { ok: false; error: string };
+type Outcome = { ok: true; answer: CardLinkBatchResponse } | { ok: false; error: string };
 
 const LEASE_S = 60;
 
@@ -142,60 +145,101 @@ export class CentreNotifier {
     this.timer.unref();
   }
 
-  /** Delivers head rows until the outbox is empty, the head must wait, or another worker holds it. */
+  /** Delivers batches from the head until the outbox is empty, the head must wait, or another worker holds it. */
   private async drain(): Promise<void> {
     while (!this.stopped) {
-      const [row] = await this.db.query<Row>(
+      const [head] = await this.db.query<Row>(
         `UPDATE centre_outbox SET leased_until = now() + interval '${LEASE_S} seconds', leased_by = $1
          WHERE id = (SELECT id FROM centre_outbox ORDER BY id LIMIT 1)
            AND next_attempt_at <= now() AND (leased_until IS NULL OR leased_until < now())
          RETURNING id::text AS id, seq::text AS seq, op, serial, attempts`,
         [this.me],
       );
-      if (!row) {
+      if (!head) {
         // empty, or the head waits for its retry time: come back then (or at the next poll)
-        const [head] = await this.db.query<{ wait_ms: number }>(
+        const [h] = await this.db.query<{ wait_ms: number }>(
           `SELECT GREATEST(0, EXTRACT(EPOCH FROM (GREATEST(next_attempt_at, COALESCE(leased_until, next_attempt_at)) - now())) * 1000)::float8 AS wait_ms
            FROM centre_outbox ORDER BY id LIMIT 1`,
         );
-        if (head && Number(head.wait_ms) < (this.opts.pollMs ?? 2000)) {
-          await this.sleep(Number(head.wait_ms));
+        if (h && Number(h.wait_ms) < (this.opts.pollMs ?? 2000)) {
+          await this.sleep(Number(h.wait_ms));
           continue;
         }
         return;
       }
-      const outcome = await this.send(row.op, row.serial);
+      const rows = [head, ...(await this.leaseFollowers(head.id))];
+      const outcome = await this.send(rows);
       // logs: the allow-listed fields only (http/logging.ts): ids and hashes, the rest in the message
-      const what = `centre outbox #${row.id} seq ${row.seq} ${row.op}`;
-      const card = cardSerialSha256(row.serial);
-      if (outcome.ok) {
-        await this.db.query('DELETE FROM centre_outbox WHERE id = $1 AND leased_by = $2', [row.id, this.me]);
-        this.log.info({ cardSerialSha256: card, result: 'delivered' }, `${what}: delivered${outcome.note ? ` (${outcome.note})` : ''}`);
-        continue;
+      const last = rows[rows.length - 1]!;
+      const what = rows.length === 1 ? `centre outbox #${head.id} seq ${head.seq} ${head.op}` : `centre outbox #${head.id}-#${last.id} seq ${head.seq}-${last.seq} (${rows.length} changes)`;
+      const done = outcome.ok ? outcome.answer.applied : 0;
+      if (done > 0) {
+        await this.db.query('DELETE FROM centre_outbox WHERE id = ANY($1::bigint[]) AND leased_by = $2', [rows.slice(0, done).map((r) => r.id), this.me]);
+        const notLinked = outcome.ok && outcome.answer.notLinked ? ` (${outcome.answer.notLinked} not linked at the centre)` : '';
+        this.log.info({ result: 'delivered', applied: done, ...(rows.length === 1 ? { cardSerialSha256: cardSerialSha256(head.serial) } : {}) }, `${what}: ${done === rows.length ? 'delivered' : `${done} delivered`}${notLinked}`);
       }
-      const attempts = row.attempts + 1;
+      if (outcome.ok && done === rows.length) continue;
+      // The first change not taken (refused, or the whole batch when the call failed) is the new head.
+      const stuck = rows[done]!;
+      const error = outcome.ok ? (outcome.answer.refused?.code ?? 'CITY_PROTOCOL') : outcome.error;
+      const attempts = stuck.attempts + 1;
       const delay = Math.min((this.opts.backoffMs ?? 1000) * 2 ** Math.min(attempts - 1, 20), this.opts.maxBackoffMs ?? 300_000);
       await this.db.query(
         `UPDATE centre_outbox SET attempts = $3, last_error = $4, next_attempt_at = now() + ($5::float8 * interval '1 millisecond'), leased_until = NULL, leased_by = NULL
          WHERE id = $1 AND leased_by = $2`,
-        [row.id, this.me, attempts, outcome.error.slice(0, 64), delay],
+        [stuck.id, this.me, attempts, error.slice(0, 64), delay],
       );
-      const msg = `${what}: attempt ${attempts} failed (${outcome.error}), next in ${delay} ms`;
-      if (attempts >= (this.opts.alertAfter ?? 5)) this.log.error({ alert: 'centre-outbox-stuck', code: outcome.error, cardSerialSha256: card, result: 'retry' }, msg);
-      else this.log.warn({ code: outcome.error, cardSerialSha256: card, result: 'retry' }, msg);
+      await this.db.query('UPDATE centre_outbox SET leased_until = NULL, leased_by = NULL WHERE id = ANY($1::bigint[]) AND leased_by = $2', [rows.slice(done + 1).map((r) => r.id), this.me]);
+      const msg = `centre outbox #${stuck.id} seq ${stuck.seq} ${stuck.op}: attempt ${attempts} failed (${error}), next in ${delay} ms`;
+      const card = cardSerialSha256(stuck.serial);
+      if (attempts >= (this.opts.alertAfter ?? 5)) this.log.error({ alert: 'centre-outbox-stuck', code: error, cardSerialSha256: card, result: 'retry' }, msg);
+      else this.log.warn({ code: error, cardSerialSha256: card, result: 'retry' }, msg);
       return;
     }
   }
 
-  private send(op: OutboxOp, serial: string): Promise<Outcome> {
-    const body = Buffer.from(JSON.stringify({ serial }));
+  /**
+   * While holding the head's lease: the rows right behind it, in order, up to the batch
+   * size. Only a head holder leases followers, so they are free unless a worker that held
+   * the head before crashed (its leases expire with its head's); the batch is cut at the
+   * first row still leased, so it stays a run without gaps.
+   */
+  private async leaseFollowers(headId: string): Promise<Row[]> {
+    const size = Math.min(Math.max(this.opts.batchSize ?? MAX_CARD_LINK_BATCH, 1), MAX_CARD_LINK_BATCH);
+    if (size === 1) return [];
+    const next = await this.db.query<Row & { free: boolean }>(
+      `SELECT id::text AS id, seq::text AS seq, op, serial, attempts, (leased_until IS NULL OR leased_until < now()) AS free
+       FROM centre_outbox WHERE id > $1 ORDER BY centre_outbox.id LIMIT $2`,
+      [headId, size - 1],
+    );
+    const cut = next.findIndex((r) => !r.free);
+    const run = (cut < 0 ? next : next.slice(0, cut)).map(({ free: _free, ...r }) => r);
+    if (!run.length) return [];
+    const leased = await this.db.query<{ id: string }>(
+      `UPDATE centre_outbox SET leased_until = now() + interval '${LEASE_S} seconds', leased_by = $1
+       WHERE id = ANY($2::bigint[]) AND (leased_until IS NULL OR leased_until < now())
+       RETURNING id::text AS id`,
+      [this.me, run.map((r) => r.id)],
+    );
+    const got = new Set(leased.map((r) => r.id));
+    const gap = run.findIndex((r) => !got.has(r.id));
+    const kept = gap < 0 ? run : run.slice(0, gap);
+    if (gap >= 0) {
+      const release = run.slice(gap).map((r) => r.id).filter((id) => got.has(id));
+      if (release.length) await this.db.query('UPDATE centre_outbox SET leased_until = NULL, leased_by = NULL WHERE id = ANY($1::bigint[]) AND leased_by = $2', [release, this.me]);
+    }
+    return kept;
+  }
+
+  private send(rows: Row[]): Promise<Outcome> {
+    const body = Buffer.from(JSON.stringify({ changes: rows.map((r) => ({ op: r.op, serial: r.serial })) }));
     const pin = this.pin;
     return new Promise<Outcome>((resolve) => {
       const req = request(
         {
           host: this.base.hostname,
           port: this.base.port || 443,
-          path: `${this.base.pathname.replace(/\/$/, '')}${CARD_LINK_API[op]}`,
+          path: `${this.base.pathname.replace(/\/$/, '')}${CARD_LINK_API.batch}`,
           method: 'POST',
           key: this.opts.tls.key,
           cert: this.opts.tls.cert,
@@ -209,21 +253,33 @@ export class CentreNotifier {
         },
         (res) => {
           const chunks: Buffer[] = [];
+          let size = 0;
           res.on('data', (c: Buffer) => {
-            if (chunks.length < 16) chunks.push(c);
+            size += c.length;
+            if (size <= 64 * 1024) chunks.push(c);
           });
           res.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, error: err.code ?? 'response-error' }));
           res.on('end', () => {
             const status = res.statusCode ?? 0;
-            let code: string | undefined;
+            let json: unknown;
             try {
-              code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown }).code as string | undefined;
+              json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
-              code = undefined;
+              json = undefined;
             }
-            if (status === 200) resolve({ ok: true });
-            else if (op === 'remove' && code === 'CARD_NOT_LINKED') resolve({ ok: true, note: 'not linked at the centre' });
-            else resolve({ ok: false, error: typeof code === 'string' && /^[A-Z_]{1,48}$/.test(code) ? code : `http-${status}` });
+            if (status !== 200) {
+              const code = (json as { code?: unknown } | undefined)?.code;
+              resolve({ ok: false, error: typeof code === 'string' && /^[A-Z_]{1,48}$/.test(code) ? code : `http-${status}` });
+              return;
+            }
+            try {
+              const answer = parseCardLinkBatchResponse(json);
+              // an answer that does not fit the batch sent is not believed: nothing is deleted
+              if (answer.applied > rows.length || (answer.refused && answer.refused.index !== answer.applied) || (!answer.refused && answer.applied !== rows.length)) throw new Error('inconsistent');
+              resolve({ ok: true, answer });
+            } catch {
+              resolve({ ok: false, error: 'CITY_PROTOCOL' });
+            }
           });
         },
       );

@@ -81,7 +81,7 @@ function iso(v: unknown): string | null {
 export async function outboxStatus(db: Queryable): Promise<OutboxStatus> {
   const [agg] = await db.query<{ pending: string; oldest: unknown }>('SELECT count(*)::text AS pending, min(created_at) AS oldest FROM centre_outbox');
   const [h] = await db.query<{ id: string; seq: string; op: OutboxOp; attempts: number; last_error: string | null; next_attempt_at: unknown }>(
-    'SELECT id::text AS id, seq::text AS seq, op, attempts, last_error, next_attempt_at FROM centre_outbox ORDER BY id LIMIT 1',
+    'SELECT id::text AS id, seq::text AS seq, op, attempts, last_error, next_attempt_at FROM centre_outbox ORDER BY centre_outbox.id LIMIT 1',
   );
   return {
     pending: Number(agg?.pending ?? 0),

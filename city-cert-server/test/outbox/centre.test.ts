@@ -117,9 +117,11 @@ t.test('card issue and revoke reach the centre; the centre down keeps them until
   t.equal(await centre.refusal(SERIAL.yoshida), 'CARD_NOT_LINKED', 'the revoke waiting behind the others arrived');
   t.equal(await centre.refusal(LATER), 'CARD_NOT_LINKED', 'add then revoke of one card: delivered in that order (not linked in the end)');
   t.equal(await centre.refusal(NEW), 'CARD_NOT_LINKED');
-  const sent = logLines.map((l) => /centre outbox #\d+ seq (\d+) (add|remove): delivered( \(not linked at the centre\))?/.exec(l)).filter((m) => m !== null);
-  t.same(sent.map((m) => [Number(m[1]), m[2]]), [[1, 'remove'], [2, 'add'], [3, 'add'], [4, 'remove'], [5, 'remove'], [6, 'remove']], 'in sequence order, each once');
-  t.same(sent.filter((m) => m[3]).map((m) => Number(m[1])), [5], 'the removal the centre no longer held counted as done');
+  // one line per call: "#<id> seq <n> <op>: delivered" or "#<a>-#<b> seq <n>-<m> (<k> changes): [<j> ]delivered[ (<i> not linked at the centre)]"
+  const sent = logLines.map((l) => /centre outbox #\d+(?:-#\d+)? seq (\d+)(?:-\d+)?[^:]*: (?:(\d+) )?delivered(?: \((\d+) not linked at the centre\))?/.exec(l)).filter((m) => m !== null);
+  const changes = (m: RegExpExecArray) => Number(m[2] ?? /\((\d+) changes\)/.exec(m[0])?.[1] ?? 1);
+  t.same(sent.flatMap((m) => Array.from({ length: changes(m) }, (_, i) => Number(m[1]) + i)), [1, 2, 3, 4, 5, 6], 'in sequence order, each once');
+  t.equal(sent.reduce((n, m) => n + Number(m[3] ?? 0), 0), 1, 'the removal the centre no longer held counted as done');
   t.notOk(logLines.some((l) => l.includes('"dropped"') && l.includes('centre outbox')), 'every outbox log field is allow-listed');
   for (const serial of [SERIAL.takahashi, SERIAL.yoshida, NEW, LATER]) t.notOk(logLines.some((l) => l.includes(serial)), 'no card serial in the city log');
 

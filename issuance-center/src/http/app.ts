@@ -330,6 +330,7 @@ function deferredDirectory(current: () => CityDirectory | undefined, opening: Pr
     linkCard: async (card) => (await opening).linkCard(card),
     addLink: async (...a) => (await opening).addLink(...a),
     removeLink: async (...a) => (await opening).removeLink(...a),
+    applyLinkBatch: async (...a) => (await opening).applyLinkBatch(...a),
     close: async () => undefined,
   };
 }
@@ -337,6 +338,7 @@ function deferredDirectory(current: () => CityDirectory | undefined, opening: Pr
 function deferredAudit(opening: Promise<AuditLog>): AuditLog {
   return {
     record: async (e) => (await opening).record(e),
+    recordMany: async (e) => (await opening).recordMany(e),
     list: async (q) => (await opening).list(q),
   };
 }

@@ -2,20 +2,20 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { KonbiniError } from '@konbini/protocol';
+import {
+  CARD_LINK_API,
+  CARD_LINK_BATCH_BODY_LIMIT,
+  cardLinkBatchRequestSchema,
+  cardLinkRequestSchema,
+  KonbiniError,
+  type CardLinkBatchRequest,
+  type CardLinkBatchResponse,
+  type CardLinkRequest,
+} from '@konbini/protocol';
 import type { CityDirectory, CityEntry } from '../routing/directory.js';
 import type { LgwanTls } from '../routing/city-client.js';
-import type { AuditLog } from '../ops/audit.js';
+import type { AuditEvent, AuditLog } from '../ops/audit.js';
 import { auditRefusal, type CentreMetrics } from './metrics.js';
-
-export const CARD_LINK_API = { add: '/v1/card-links/add', remove: '/v1/card-links/remove' } as const;
-
-const linkBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['serial'],
-  properties: { serial: { type: 'string', pattern: '^[0-9a-fA-F]{1,64}$' } },
-} as const;
 
 /** A card serial in the audit log: enough to match, not the serial itself. */
 export const serialRef = (serial: string) => `card:${createHash('sha256').update(serial.toLowerCase()).digest('hex').slice(0, 16)}`;
@@ -30,6 +30,9 @@ export function cityApi(deps: { tls: LgwanTls; directory: CityDirectory; audit: 
   const app = Fastify({
     loggerInstance: deps.log.child({ listener: 'city-api' }),
     bodyLimit: 4 * 1024,
+    // fastify's ajv would drop unknown fields and coerce "1" to 1: a city's malformed
+    // request is refused instead, like every other message of the protocol
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     https: { key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
   });
 
@@ -49,13 +52,22 @@ export function cityApi(deps: { tls: LgwanTls; directory: CityDirectory; audit: 
   };
 
   app.setErrorHandler(async (err, req, reply) => {
-    const e = (err as { validation?: unknown }).validation ? new KonbiniError('MESSAGE_INVALID', { reason: 'schema' }) : err;
-    return refuse(reply, e, `card-link${req.url.endsWith('remove') ? '-remove' : '-add'}`, 'unknown');
+    // fastify's own refusals (schema, body too large, not JSON) in the project's codes, not INTERNAL
+    const status = (err as { statusCode?: number }).statusCode;
+    const e = (err as { validation?: unknown }).validation
+      ? new KonbiniError('MESSAGE_INVALID', { reason: 'schema' })
+      : status === 413
+        ? new KonbiniError('MESSAGE_TOO_LARGE')
+        : status !== undefined && status >= 400 && status < 500
+          ? new KonbiniError('MESSAGE_INVALID', { reason: 'body' })
+          : err;
+    const op = Object.entries(CARD_LINK_API).find(([, path]) => req.url === path)?.[0] ?? 'unknown';
+    return refuse(reply, e, `card-link-${op}`, 'unknown');
   });
 
-  for (const [op, path] of Object.entries(CARD_LINK_API)) {
+  for (const op of ['add', 'remove'] as const) {
     const action = `card-link-${op}`;
-    app.post<{ Body: { serial: string } }>(path, { schema: { body: linkBody } }, async (req, reply) => {
+    app.post<{ Body: CardLinkRequest }>(CARD_LINK_API[op], { schema: { body: cardLinkRequestSchema } }, async (req, reply) => {
       let actor = 'unknown';
       const target = serialRef(req.body.serial);
       try {
@@ -75,6 +87,42 @@ export function cityApi(deps: { tls: LgwanTls; directory: CityDirectory; audit: 
       }
     });
   }
+
+  /*
+   * Up to MAX_CARD_LINK_BATCH changes in their order, in one transaction of the
+   * directory: what a full load of a large city sends. Each change is judged and audited
+   * as its one-card call would be; the first refused one ends the batch (the answer says
+   * which), so the city never has a later change applied before an earlier one.
+   */
+  app.post<{ Body: CardLinkBatchRequest }>(CARD_LINK_API.batch, { bodyLimit: CARD_LINK_BATCH_BODY_LIMIT, schema: { body: cardLinkBatchRequestSchema } }, async (req, reply) => {
+    let actor = 'unknown';
+    try {
+      const city = callerCity(req.raw.socket as TLSSocket);
+      actor = `city:${city.code}`;
+      const now = deps.now();
+      const { changes } = req.body;
+      const plan = await deps.directory.applyLinkBatch(changes, city.code, now);
+      const at = now.toISOString();
+      const events: AuditEvent[] = plan.effects.map((effect, i) => ({
+        at,
+        actor,
+        action: `card-link-${changes[i]!.op}`,
+        target: serialRef(changes[i]!.serial),
+        ...(effect === 'not-linked' ? { outcome: 'refused' as const, code: 'CARD_NOT_LINKED' } : { outcome: 'ok' as const }),
+      }));
+      if (plan.refused) {
+        const { index, code } = plan.refused;
+        const action = `card-link-${changes[index]!.op}`;
+        auditRefusal(deps.log, deps.metrics, new KonbiniError(code, { cityCode: city.code }), { cityCode: city.code }, action);
+        events.push({ at, actor, action, target: serialRef(changes[index]!.serial), outcome: 'refused', code });
+      }
+      await deps.audit.recordMany(events);
+      const body: CardLinkBatchResponse = { applied: plan.applied, notLinked: plan.notLinked, ...(plan.refused ? { refused: plan.refused } : {}) };
+      return body;
+    } catch (err) {
+      return refuse(reply, err, 'card-link-batch', actor);
+    }
+  });
 
   return {
     app,

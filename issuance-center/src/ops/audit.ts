@@ -17,6 +17,8 @@ export interface AuditEvent {
 
 export interface AuditLog {
   record(e: AuditEvent): Promise<void>;
+  /** Several events in one write, in their order (a city's batch of card link changes). */
+  recordMany(events: AuditEvent[]): Promise<void>;
   /** Newest first. */
   list(q?: { limit?: number; actor?: string; action?: string }): Promise<AuditEvent[]>;
 }
@@ -25,6 +27,9 @@ export class MemoryAudit implements AuditLog {
   private readonly events: AuditEvent[] = [];
   async record(e: AuditEvent): Promise<void> {
     this.events.push({ ...e });
+  }
+  async recordMany(events: AuditEvent[]): Promise<void> {
+    for (const e of events) this.events.push({ ...e });
   }
   async list(q: { limit?: number; actor?: string; action?: string } = {}): Promise<AuditEvent[]> {
     return this.events
@@ -65,6 +70,19 @@ export class SqlAudit implements AuditLog {
       e.outcome,
       e.code ?? null,
     ]);
+  }
+
+  async recordMany(events: AuditEvent[]): Promise<void> {
+    if (!events.length) return;
+    const col = <K extends keyof AuditEvent>(k: K, max?: number) => events.map((e) => (e[k] === undefined ? null : max ? String(e[k]).slice(0, max) : e[k]));
+    // ORDER BY ordinality: the ids follow the batch's order, as the list shows them.
+    await this.db.query(
+      `INSERT INTO ops_audit (at, actor, action, target, outcome, code)
+       SELECT at, actor, action, target, outcome, code
+       FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS x(at, actor, action, target, outcome, code, n)
+       ORDER BY n`,
+      [col('at'), col('actor', 80), col('action'), col('target', 120), col('outcome'), col('code')],
+    );
   }
 
   async list(q: { limit?: number; actor?: string; action?: string } = {}): Promise<AuditEvent[]> {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { KonbiniError } from '@konbini/protocol';
+import { KonbiniError, type CardLinkChange, type ErrorCode } from '@konbini/protocol';
 import type { CityHours } from './service-hours.js';
 
 export interface CityEntry {
@@ -47,6 +47,58 @@ export function tokyoTomorrow(now: Date): string {
 export const normaliseFingerprint = (fp: string) => fp.toLowerCase().replace(/:/g, '');
 export const normaliseSerial = (s: string) => s.toLowerCase();
 
+/** What one change of a batch did: for the audit log and the answer. */
+export type LinkEffect = 'added' | 'kept' | 'removed' | 'not-linked';
+
+export interface LinkBatchPlan {
+  /** Changes from the start that take effect; the rest (from `refused.index`) are not looked at. */
+  applied: number;
+  notLinked: number;
+  refused?: { index: number; code: ErrorCode };
+  /** One per applied change. */
+  effects: LinkEffect[];
+  /** The links to write: each touched card's state after the applied changes (null: removed). */
+  writes: Map<string, CardEntry | null>;
+}
+
+/**
+ * A batch of one city's link changes against the links the centre holds now
+ * (`held`: active links of the batch's cards), with the rules of the one-card calls:
+ * adding a card this city holds changes nothing; adding or removing another city's
+ * card is FORBIDDEN; removing a card nobody holds is the state wanted (not-linked).
+ * Stops at the first refusal: what follows it may depend on it (add then remove),
+ * so it is neither applied nor judged.
+ */
+export function planLinkBatch(changes: CardLinkChange[], held: Map<string, CardEntry>, cityCode: string, now: Date): LinkBatchPlan {
+  const state = new Map<string, CardEntry | null>(held);
+  const writes = new Map<string, CardEntry | null>();
+  const effects: LinkEffect[] = [];
+  let notLinked = 0;
+  for (const [index, change] of changes.entries()) {
+    const key = normaliseSerial(change.serial);
+    const current = state.get(key) ?? null;
+    if (current && current.cityCode !== cityCode) return { applied: index, notLinked, refused: { index, code: 'FORBIDDEN' }, effects, writes };
+    if (change.op === 'add') {
+      if (current) {
+        effects.push('kept');
+        continue;
+      }
+      const card = { serial: key, cityCode, validFrom: tokyoTomorrow(now) };
+      state.set(key, card);
+      writes.set(key, card);
+      effects.push('added');
+    } else if (!current) {
+      notLinked++;
+      effects.push('not-linked');
+    } else {
+      state.set(key, null);
+      writes.set(key, null);
+      effects.push('removed');
+    }
+  }
+  return { applied: changes.length, notLinked, effects, writes };
+}
+
 export type DirectoryEvent = { kind: 'city'; code: string; status: CityEntry['status'] };
 
 /**
@@ -72,6 +124,8 @@ export interface CityDirectory {
   addLink(serial: string, cityCode: string, now: Date): Promise<CardEntry>;
   /** A city removes a link of its own. */
   removeLink(serial: string, cityCode: string, now: Date): Promise<void>;
+  /** A city's changes in their order, taken together, up to the first one refused (planLinkBatch). */
+  applyLinkBatch(changes: CardLinkChange[], cityCode: string, now: Date): Promise<LinkBatchPlan>;
   readonly events: EventEmitter<{ change: [DirectoryEvent] }>;
   close(): Promise<void>;
 }
@@ -112,6 +166,15 @@ export class Directory implements CityDirectory {
     if (!held) throw new KonbiniError('CARD_NOT_LINKED', { cityCode });
     if (held.cityCode !== cityCode) throw new KonbiniError('FORBIDDEN', { cityCode, reason: 'card-of-another-city' });
     this.cards.delete(key);
+  }
+
+  async applyLinkBatch(changes: CardLinkChange[], cityCode: string, now: Date): Promise<LinkBatchPlan> {
+    const plan = planLinkBatch(changes, this.cards, cityCode, now);
+    for (const [key, card] of plan.writes) {
+      if (card) this.cards.set(key, card);
+      else this.cards.delete(key);
+    }
+    return plan;
   }
 
   async setCityStatus(code: string, status: CityEntry['status']): Promise<CityEntry> {

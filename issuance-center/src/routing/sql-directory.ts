@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { KonbiniError } from '@konbini/protocol';
+import { KonbiniError, type CardLinkChange } from '@konbini/protocol';
 import type { Queryable, SqlDb } from '../ledger/db.js';
 import { retryLostConnection } from '../ledger/db.js';
 import {
   normaliseFingerprint,
   normaliseSerial,
+  planLinkBatch,
   tokyoDate,
   tokyoTomorrow,
   type CardEntry,
@@ -12,8 +13,11 @@ import {
   type CityEntry,
   type DirectoryEvent,
   type KioskEntry,
+  type LinkBatchPlan,
 } from './directory.js';
 import { parseHours } from './service-hours.js';
+
+class LinkRace extends Error {}
 
 /** Key of the advisory lock serialising schema setup and seeding across instances. */
 const DIRECTORY_LOCK = 7_444_002;
@@ -177,6 +181,49 @@ export class SqlDirectory implements CityDirectory {
       if (!rows[0]) throw new KonbiniError('CARD_NOT_LINKED', { cityCode });
       if (rows[0].city_code !== cityCode) throw new KonbiniError('FORBIDDEN', { cityCode, reason: 'card-of-another-city' });
       await q.query('UPDATE directory_card SET removed_at = $2 WHERE serial = $1', [key, now.toISOString()]);
+    });
+  }
+
+  async applyLinkBatch(changes: CardLinkChange[], cityCode: string, now: Date): Promise<LinkBatchPlan> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.linkBatchOnce(changes, cityCode, now);
+      } catch (err) {
+        // Another city added one of the new cards in the same moment: plan again, now that
+        // its row exists (and is locked and judged like any other).
+        if (!(err instanceof LinkRace) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private linkBatchOnce(changes: CardLinkChange[], cityCode: string, now: Date): Promise<LinkBatchPlan> {
+    const serials = [...new Set(changes.map((c) => normaliseSerial(c.serial)))];
+    return this.db.transaction(async (q) => {
+      // Lock the batch's cards (held or not) so that two batches touching one card take turns.
+      const { rows } = await q.query('SELECT serial, city_code, valid_from, removed_at FROM directory_card WHERE serial = ANY($1::text[]) ORDER BY serial FOR UPDATE', [serials]);
+      const held = new Map<string, CardEntry>();
+      for (const r of rows) if (r.removed_at === null) held.set(String(r.serial), { serial: String(r.serial), cityCode: String(r.city_code), validFrom: String(r.valid_from) });
+      const plan = planLinkBatch(changes, held, cityCode, now);
+      const added = [...plan.writes.values()].filter((c): c is CardEntry => c !== null);
+      const removed = [...plan.writes].filter(([, c]) => c === null).map(([k]) => k);
+      if (added.length) {
+        // A card first seen in this batch has no row to lock: should another city add it in
+        // the same moment, the guard keeps that city's link, the count tells, and the batch
+        // is rolled back and planned again (applyLinkBatch).
+        const { rows: written } = await q.query(
+          `INSERT INTO directory_card (serial, city_code, valid_from, added_at)
+           SELECT s, $2, v, $4 FROM unnest($1::text[], $3::text[]) AS x(s, v)
+           ON CONFLICT (serial) DO UPDATE SET city_code = EXCLUDED.city_code, valid_from = EXCLUDED.valid_from, added_at = EXCLUDED.added_at, removed_at = NULL
+           WHERE directory_card.removed_at IS NOT NULL OR directory_card.city_code = EXCLUDED.city_code
+           RETURNING 1`,
+          [added.map((c) => c.serial), cityCode, added.map((c) => c.validFrom), now.toISOString()],
+        );
+        if (written.length !== added.length) throw new LinkRace();
+      }
+      if (removed.length) {
+        await q.query('UPDATE directory_card SET removed_at = $2 WHERE serial = ANY($1::text[]) AND removed_at IS NULL AND city_code = $3', [removed, now.toISOString(), cityCode]);
+      }
+      return plan;
     });
   }
 
