@@ -30,6 +30,7 @@ const BENCHES: Bench[] = [
   { name: 'render-sign', what: 'city: 住民票 render and render+sign in a warm process, against bare pdfkit with the same fonts; each type with marks', file: 'city-cert-server/bench/render-sign.ts', args: [], nodeArgs: ['--max-semi-space-size=32'] },
   { name: 'card-validation', what: 'centre: card certificate + challenge signature validations per second', file: 'issuance-center/bench/card-validation.ts', args: [] },
   { name: 'sync', what: 'city: full load (COPY vs jsonb INSERT, sealing threads) and delta sync', file: 'city-cert-server/bench/sync.ts', args: quick ? ['--residents', '10000', '--deltas', '2000'] : ['--residents', '100000', '--deltas', '10000', '--method', 'copy,insert', '--encryption', 'on,off'] },
+  { name: 'outbox', what: 'city → centre card link changes: batches of 1,000 against one per call', file: 'city-cert-server/bench/outbox.ts', args: quick ? ['--changes', '10000', '--single', '200'] : ['--changes', '100000', '--single', '500'] },
   { name: 'loadtest-1', what: 'end to end, 1 kiosk, services as processes', file: 'bench/loadtest.ts', args: ['--kiosks', '1', '--issuances', quick ? '20' : '100', '--json'] },
   { name: 'loadtest-50', what: 'end to end, 50 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '50', '--issuances', quick ? '200' : '1000', '--json'] },
   { name: 'loadtest-200', what: 'end to end, 200 kiosks', file: 'bench/loadtest.ts', args: ['--kiosks', '200', '--issuances', quick ? '400' : '2000', '--json'] },
