@@ -234,8 +234,8 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         let dbError: unknown = null;
         let lastWrite: Promise<void> = Promise.resolve();
         const ahead: Promise<void>[] = [];
-        const write = async (place: ChunkPlace, encoded: Promise<string>) => {
-          let data: string;
+        const write = async (place: ChunkPlace, encoded: Promise<string | Buffer>) => {
+          let data: string | Buffer;
           try {
             data = await encoded;
           } catch (err) {
@@ -244,7 +244,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           }
           if (dbError) return;
           try {
-            if (method === 'copy') await tx.copyFrom!(COPY_SQL[place.kind], Buffer.from(data, 'utf8'));
+            if (method === 'copy') await tx.copyFrom!(COPY_SQL[place.kind], typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
             else await tx.query(INSERT[place.kind], [data]);
           } catch (err) {
             dbError ??= dbRowError(err, place) ?? err;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 
 export interface JsonLine {
@@ -25,9 +26,9 @@ export async function* jsonLines(input: Readable | string | Buffer | AsyncIterab
   let rest = '';
   let line = 0;
   const chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string> = typeof input === 'string' || Buffer.isBuffer(input) ? [input] : (input as AsyncIterable<Buffer | string>);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const utf8 = new Utf8Chunks();
   for await (const chunk of chunks) {
-    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    rest += typeof chunk === 'string' ? chunk : utf8.decode(chunk);
     let start = 0;
     let nl: number;
     while ((nl = rest.indexOf('\n', start)) >= 0) {
@@ -39,10 +40,42 @@ export async function* jsonLines(input: Readable | string | Buffer | AsyncIterab
     rest = rest.slice(start);
     if (rest.length > MAX_LINE_BYTES) throw new LineTooLong(line + 1);
   }
-  rest += decoder.decode();
+  utf8.end();
   state.terminated = rest.length === 0;
   if (rest.trim()) yield { line: line + 1, text: rest };
 }
+
+/**
+ * Strict UTF-8 decoding of a byte stream in chunks: TextDecoder with `fatal` decoded a
+ * full load's file at ≈ 15 MB/s here (a second per 100,000 residents), isUtf8
+ * (simdutf) plus toString is many times faster. A character cut by a chunk boundary
+ * waits for the next chunk; invalid bytes throw the TypeError TextDecoder throws.
+ */
+class Utf8Chunks {
+  #carry: Buffer | null = null;
+
+  decode(chunk: Buffer): string {
+    const buf = this.#carry ? Buffer.concat([this.#carry, chunk]) : chunk;
+    // the start of the last character, if the chunk ends inside it
+    let i = buf.length - 1;
+    while (i >= 0 && i > buf.length - 4 && (buf[i]! & 0xc0) === 0x80) i--;
+    let cut = buf.length;
+    if (i >= 0 && buf[i]! >= 0xc0) {
+      const need = buf[i]! >= 0xf0 ? 4 : buf[i]! >= 0xe0 ? 3 : 2;
+      if (buf.length - i < need) cut = i;
+    }
+    this.#carry = cut < buf.length ? Buffer.from(buf.subarray(cut)) : null;
+    const whole = buf.subarray(0, cut);
+    if (!isUtf8(whole)) throw invalid();
+    return whole.toString('utf8');
+  }
+
+  end(): void {
+    if (this.#carry) throw invalid();
+  }
+}
+
+const invalid = () => new TypeError('The encoded data was not valid for encoding utf-8');
 
 /** Canonical JSON (sorted keys): the same change sent twice hashes the same whatever its spacing. */
 export function canonicalJson(value: unknown): string {

@@ -15,7 +15,7 @@ import { encodeChunk, type ChunkFormat, type RowKind } from './load-rows.js';
 
 export interface ChunkEncoder {
   /** The chunk's lines sealed and encoded (load-rows.ts encodeChunk); `rows` parsed already, for the calling thread. */
-  encode(kind: RowKind, format: ChunkFormat, lines: string[], rows: Record<string, unknown>[]): Promise<string>;
+  encode(kind: RowKind, format: ChunkFormat, lines: string[], rows: Record<string, unknown>[]): Promise<string | Buffer>;
   /** How many threads seal (0: the calling thread). */
   readonly threads: number;
   close(): Promise<void>;
@@ -43,7 +43,7 @@ interface Request {
   /** The chunk's lines joined by '\n' (one string clones faster than an array). */
   lines: string;
 }
-export type SealWorkerReply = { id: number; out: string } | { id: number; error: string };
+export type SealWorkerReply = { id: number; out: string | Uint8Array } | { id: number; error: string };
 
 /** From dist/ the worker is seal-worker.js; from src/ (tsx) it needs tsx registered first (see pool/pool.ts). */
 function newWorker(key: Buffer): Worker {
@@ -67,7 +67,7 @@ export function workerEncoder(cipher: FieldCipher, threads: number): ChunkEncode
     return inlineEncoder(cipher);
   }
   const workers: Worker[] = [];
-  const waiting = new Map<number, { resolve(s: string): void; reject(e: unknown): void }>();
+  const waiting = new Map<number, { resolve(s: string | Buffer): void; reject(e: unknown): void }>();
   let failed: Error | null = null;
   try {
     for (let i = 0; i < threads; i++) {
@@ -75,7 +75,7 @@ export function workerEncoder(cipher: FieldCipher, threads: number): ChunkEncode
       w.on('message', (m: SealWorkerReply) => {
         const p = waiting.get(m.id);
         waiting.delete(m.id);
-        if ('out' in m) p?.resolve(m.out);
+        if ('out' in m) p?.resolve(typeof m.out === 'string' ? m.out : Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
         else p?.reject(new Error(`sealing worker: ${m.error}`));
       });
       w.on('error', (err) => {
@@ -97,7 +97,7 @@ export function workerEncoder(cipher: FieldCipher, threads: number): ChunkEncode
       if (failed) return Promise.reject(failed);
       const w = workers[next++ % workers.length]!;
       const req: Request = { id: ++id, kind, format, lines: lines.join('\n') };
-      return new Promise<string>((resolve, reject) => {
+      return new Promise<string | Buffer>((resolve, reject) => {
         waiting.set(req.id, { resolve, reject });
         w.postMessage(req);
       });
