@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SAMPLES } from '../../scripts/samples.js';
 import { renderCertificatePdf } from '../../src/render/certificate.js';
-import { renderPdf } from '../../src/render/fonts.js';
+import { parsedFont, renderPdf } from '../../src/render/fonts.js';
 import { FRAME_LAYOUT, pagedDocument } from '../../src/render/frame.js';
 import type { CertificateModel } from '../../src/render/model.js';
-import { markSingleLines } from '../../src/render/single-line.js';
+import { additiveAdvance, markSingleLines, shapedAdvance } from '../../src/render/single-line.js';
 import { contentSha256, makeMark } from '../../src/verify/mark.js';
 import { printedMarks } from './pdf-marks.js';
 import { CITY } from './sample.js';
@@ -99,4 +99,26 @@ t.test('the comparison sees a text that is laid out differently', async (t) => {
   const def = probe(long);
   markSingleLines(def);
   t.notOk(JSON.stringify(def).includes('"noWrap":true'), 'no text of that width is made one inline');
+});
+
+t.test('widths taken without shaping are the shaped widths', async (t) => {
+  const texts = new Set<string>(['fi', 'ffi', 'office', 'Æsop', 'か\u3099', 'が', 'ｶﾞ', '㍻', '1/2', '½', '1⁄2', 'AV', 'To', '渡邉葛\u{E0102}子', '𠮷田', '令和8年11月22日', 'NGUYEN VAN AN', '（省略）', '【空欄】', 'この写しは、住民票の原本と相違ないことを証明する。']);
+  for (const [, model] of SAMPLES) {
+    JSON.stringify(model, (_k, v: unknown) => {
+      if (typeof v === 'string' && v.length < 80) texts.add(v);
+      return v;
+    });
+  }
+  let fast = 0;
+  for (const name of ['IPAmj', 'IPAexGothic', 'IPAexMincho'] as const) {
+    const font = parsedFont(name) as unknown as Parameters<typeof shapedAdvance>[0];
+    for (const text of texts) {
+      const shaped = shapedAdvance(font, text);
+      const quick = additiveAdvance(font, text);
+      if (shaped !== null) t.equal(quick, shaped, `${name}: ${JSON.stringify(text)}`);
+      else t.equal(quick, null, `${name}: ${JSON.stringify(text)} is not additive`);
+      if (quick !== null) fast++;
+    }
+  }
+  t.ok(fast > 100, `${fast} widths taken`);
 });
