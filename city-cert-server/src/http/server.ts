@@ -23,6 +23,10 @@ export function lgwanServer(tls: LgwanTls, log: LogOptions | undefined): Fastify
     bodyLimit: MAX_MESSAGE_BYTES,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // No 10 s limit on a plugin's start: opening the replica migrates it (a migration may
+    // re-seal every resident) and loads the dataset; on a busy machine or a large city
+    // that is minutes, and the server then failed to start at all. Start-up is logged.
+    pluginTimeout: 0,
   });
   // the protocol's own ajv: strict, no coercion, no silent removal of extra fields
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));

@@ -95,6 +95,10 @@ export function buildApp(opts: CentreOptions) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: 16 * 1024,
+    // No 10 s limit on start-up hooks: onReady opens the ledger and directory (a PGlite
+    // database, schema set-up and seeding), which on a busy machine took longer and the
+    // centre then failed to start at all.
+    pluginTimeout: 0,
     https: {
       key: opts.kioskTls.key,
       cert: opts.kioskTls.cert,

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import {
+  ajv,
   CARD_LINK_API,
   CARD_LINK_BATCH_BODY_LIMIT,
   cardLinkBatchRequestSchema,
@@ -30,11 +31,12 @@ export function cityApi(deps: { tls: LgwanTls; directory: CityDirectory; audit: 
   const app = Fastify({
     loggerInstance: deps.log.child({ listener: 'city-api' }),
     bodyLimit: 4 * 1024,
-    // fastify's ajv would drop unknown fields and coerce "1" to 1: a city's malformed
-    // request is refused instead, like every other message of the protocol
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     https: { key: deps.tls.key, cert: deps.tls.cert, ca: deps.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
   });
+
+  // the protocol's own ajv: fastify's would drop unknown fields and coerce "1" to 1, where a
+  // city's malformed request is refused, like every other message of the protocol
+  app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
 
   const refuse = async (reply: FastifyReply, err: unknown, action: string, actor: string, target?: string) => {
     const e = err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', {}, { cause: err });
