@@ -23,10 +23,15 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { get } from 'node:https';
+import { centreAllocatorEnv } from '../scripts/allocator.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PKI = join(ROOT, 'var/pki');
-const { values } = parseArgs({ options: { sockets: { type: 'string', default: '5000' } } });
+const { values } = parseArgs({ options: { sockets: { type: 'string', default: '5000' }, allocator: { type: 'string', default: 'jemalloc' } } });
+// The centre as deployed (scripts/allocator.mjs: jemalloc when installed); the baseline
+// echo server with the same allocator, so the ratio compares the code, not malloc.
+// `--allocator system` runs both on glibc's malloc.
+const alloc = centreAllocatorEnv({ ...process.env, KONBINI_ALLOCATOR: values.allocator === 'system' ? 'system' : '' });
 const N = Number(values.sockets);
 
 const manifest = JSON.parse(readFileSync(join(PKI, 'manifest.json'), 'utf8')) as { certs: Record<string, { cert: string; key: string }> };
@@ -175,10 +180,11 @@ const config = {
 writeFileSync(join(state, 'centre.json'), JSON.stringify(config));
 const centreProc = spawn(process.execPath, [join(ROOT, 'issuance-center/bin/issuance-center.js'), 'serve', '--config', join(state, 'centre.json')], {
   cwd: ROOT,
-  env: { ...process.env, KONBINI_STATE_DIR: state },
+  env: { ...alloc.env, KONBINI_STATE_DIR: state },
   stdio: ['ignore', 'pipe', 'ignore'],
 });
 const echo = spawn(process.execPath, [join(ROOT, 'bench/ws-echo-server.mjs'), path('kiosk-line-centre', 'key'), path('kiosk-line-centre', 'cert'), path('kiosk-line-ca', 'cert')], {
+  env: alloc.env,
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 try {
@@ -191,6 +197,7 @@ try {
       bench: 'idle-sockets',
       sockets: N,
       ledger: onPostgres ? 'postgres' : 'pglite',
+      allocator: alloc.allocator,
       centre,
       baseline,
       ratioHeapBytesPerSocket: Number((centre.heapBytesPerSocket / baseline.heapBytesPerSocket).toFixed(2)),

@@ -11,7 +11,7 @@ say() { printf 'setup: %s\n' "$*"; }
 # libpcsclite-dev must be there before npm builds the pcsclite addon.
 PACKAGES=(libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools opensc softhsm2
           fonts-ipaexfont fonts-ipamj-mincho poppler-utils qpdf openssl chromium
-          fonts-nanum cups-daemon cups-client)
+          fonts-nanum cups-daemon cups-client libjemalloc2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { centreAllocatorEnv } from './allocator.mjs';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -76,7 +77,7 @@ let stopping = false;
  * the stack finds it again. More than RESTART_LIMIT crashes a minute stop the stack.
  */
 const RESTART_LIMIT = 5;
-function launch(name, args) {
+function launch(name, args, env = process.env) {
   return new Promise((resolveReady, rejectReady) => {
     const logPath = join(logDir, `${name}.log`);
     const log = createWriteStream(logPath, { flags: 'a' });
@@ -86,7 +87,7 @@ function launch(name, args) {
     let everUp = false;
 
     const spawnOnce = () => {
-      const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
       entry.child = child;
       let buffered = '';
       let consoleUrl;
@@ -232,9 +233,10 @@ try {
     console: { host: HOST, port: CONSOLE_PORT, operators: rel(join(stateDir, 'centre-operators.json')) },
   };
   writeFileSync(join(runDir, 'centre.json'), JSON.stringify(centreConfig, null, 2));
-  const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')]);
+  const allocator = centreAllocatorEnv();
+  const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')], allocator.env);
   const centrePort = portOf(centre.url);
-  console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, log ${relative(process.cwd(), centre.logPath)})`);
+  console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, ${allocator.allocator} malloc, log ${relative(process.cwd(), centre.logPath)})`);
   cityUp.forEach((up, i) => up.verifyUrl && console.log(`city ${cities[i].code} verification (確認番号 + hash): ${up.verifyUrl}`));
   console.log(`centre city API (card links from the cities): https://${HOST}:${CITY_API_PORT}/v1/card-links`);
   console.log(`centre console: ${centre.consoleUrl ?? '(not started)'} (first operator: npx issuance-center operator add admin --config ${relative(process.cwd(), join(runDir, 'centre.json'))})`);
