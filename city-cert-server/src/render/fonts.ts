@@ -24,6 +24,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { markSingleLines } from './single-line.js';
+import { plainRun, type ShapedRun as PlainRun, type ShapingFont } from './plain-shaping.js';
 
 /* ---- minimal shapes of the untyped libraries we use ---- */
 
@@ -157,6 +158,7 @@ export function parsedFont(name: FontName): FontkitFont {
   if (!font) {
     font = fontkit.create(readFileSync(FONT_FILES[name]));
     keepDecodedGlyphs(font);
+    skipShapingOfPlainText(font);
     if (FIXED_TEXT_FONTS.includes(name)) keepShapedRuns(font);
     reg.fonts.set(name, font);
   }
@@ -236,6 +238,34 @@ function keepShapedRuns(font: FontkitFont): void {
     copy.positions = run.positions.map((p) => ({ ...p }));
     return copy;
   };
+}
+
+/**
+ * Texts that fontkit's default shaping leaves as the cmap gives them (plain-shaping.ts:
+ * almost every Japanese name, address and date) get their run built directly instead
+ * of shaped: the same glyphs and positions for a fraction of the work. Other texts
+ * (and every call with features or other arguments) go to fontkit as before.
+ */
+const fontkitLayouts = new WeakMap<FontkitFont, (text: string) => ShapedRun>();
+
+function skipShapingOfPlainText(font: FontkitFont): void {
+  const f = font as unknown as { layout(text: unknown, ...rest: unknown[]): ShapedRun };
+  // fontkit's own layout (this runs before any other wrapper of it)
+  const layout = f.layout.bind(f);
+  const shaped = (text: string) => layout(text);
+  fontkitLayouts.set(font, shaped);
+  f.layout = (text, ...rest) => {
+    if (typeof text === 'string' && rest.every((x) => x === undefined)) {
+      const run = plainRun(font as unknown as ShapingFont, shaped as unknown as (t: string) => PlainRun, text);
+      if (run) return run as unknown as ShapedRun;
+    }
+    return layout(text, ...rest);
+  };
+}
+
+/** fontkit's layout of a shared font without the shortcut (for tests comparing the two). */
+export function shapeWithFontkit(name: FontName, text: string): unknown {
+  return fontkitLayouts.get(parsedFont(name))!(text);
 }
 
 /** Our own pdfmake instance (not the module's shared singleton, whose fonts other code may set). */

@@ -29,6 +29,7 @@
  */
 import { createRequire } from 'node:module';
 import { FONT_FILES, parsedFont, type FontName } from './fonts.js';
+import { plainGlyphs, shapedAdvance, type ShapingFont } from './plain-shaping.js';
 
 type Node = Record<string, unknown>;
 
@@ -92,123 +93,15 @@ function lateralMargin(node: Node): number | null {
 
 const CONTROL = /[\u0000-\u001f\u007f\u00ad\u200b-\u200d\u2028\u2029\u2060]/;
 
-function isVariationSelector(cp: number): boolean {
-  return (cp >= 0xfe00 && cp <= 0xfe0f) || (cp >= 0xe0100 && cp <= 0xe01ef);
-}
-
-interface Shaped {
-  glyphs: Array<{ id: number; advanceWidth: number }>;
-  positions: Array<{ xAdvance: number; yAdvance: number; xOffset: number; yOffset: number }>;
-}
-type Coverage = { version: 1; glyphs: number[] } | { version: 2; rangeRecords: Array<{ start: number; end: number }> };
-interface OtFeatureList {
-  featureList: Array<{ tag: string; feature: { lookupListIndexes: number[] } }>;
-  lookupList: { get(i: number): { lookupType: number; subTables: Array<Record<string, unknown>> } };
-}
-interface Font {
-  unitsPerEm: number;
-  layout(text: string): Shaped;
-  glyphsForString(text: string): Array<{ id: number; advanceWidth: number }>;
-  GSUB?: OtFeatureList;
-  GPOS?: OtFeatureList;
-  GDEF?: { glyphClassDef?: { version: 1; startGlyph: number; classValueArray: number[] } | { version: 2; classRangeRecord: Array<{ start: number; end: number; class: number }> } };
-  directory: { tables: Record<string, unknown> };
-}
-
-/**
- * Advance width of `text` in 1/unitsPerEm by shaping it as fontkit (for pdfkit) does,
- * or null when shaping it whole could differ from shaping it in pieces (a
- * substitution, a ligature or a positioning adjustment).
- */
-export function shapedAdvance(font: Font, text: string): number | null {
-  const run = font.layout(text);
-  const plain = font.glyphsForString(text);
-  let chars = 0;
-  for (const c of text) if (!isVariationSelector(c.codePointAt(0)!)) chars++;
-  if (run.glyphs.length !== plain.length || plain.length !== chars) return null;
-  let advance = 0;
-  for (let i = 0; i < run.glyphs.length; i++) {
-    const g = run.glyphs[i]!;
-    const p = run.positions[i]!;
-    if (g.id !== plain[i]!.id || p.xAdvance !== g.advanceWidth || p.xOffset !== 0 || p.yOffset !== 0 || p.yAdvance !== 0) return null;
-    advance += p.xAdvance;
+/** Advance width of `text` in 1/unitsPerEm, or null when it may not be one inline (shaped whole it could differ from its pieces). */
+export function additiveAdvance(font: ShapingFont, text: string): number | null {
+  const glyphs = plainGlyphs(font, text);
+  if (glyphs) {
+    let advance = 0;
+    for (const g of glyphs) advance += g.advanceWidth;
+    return advance;
   }
-  return advance;
-}
-
-/*
- * Shaping a text costs more than the rest of deciding about it, so most texts are
- * not shaped here: fontkit's default shaping of Japanese and Latin text (its
- * DefaultShaper: the GSUB features below, GPOS kern/mark/mkmk/curs, mark advances
- * zeroed, the legacy kern table) leaves a glyph as the cmap gives it, at its advance
- * width, unless a default GSUB lookup can start at it (it is in the lookup's first
- * coverage) or it is a mark. Per font, once, the glyphs where that can happen are
- * collected; a text with none of them (and only characters of the scripts the
- * default shaper handles) has the plain advance widths of its glyphs, shaped whole
- * or in pieces. Any other text is shaped and compared (shapedAdvance).
- */
-const DEFAULT_GSUB = new Set(['rvrn', 'ltra', 'ltrm', 'ccmp', 'locl', 'rlig', 'calt', 'clig', 'liga', 'rclt', 'frac', 'numr', 'dnom']);
-const DEFAULT_GPOS = new Set(['kern', 'mark', 'mkmk', 'curs', 'dist', 'abvm', 'blwm']);
-/** Characters the default shaper shapes (Latin, CJK symbols, kana, ideographs, full-width forms), variation selectors. */
-const PLAIN_SCRIPTS = /^[\u0020-\u007e\u00a0-\u00ff\u3000-\u303f\u3041-\u3096\u309b-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef\u{20000}-\u{3ffff}\ufe00-\ufe0f\u{e0100}-\u{e01ef}]*$/u;
-
-/** Glyphs at which default shaping may do something, or null when the font is not one this reasoning covers. */
-const shapingGlyphs = new WeakMap<Font, Set<number> | null>();
-
-function coverageGlyphs(c: Coverage | undefined, into: Set<number>): boolean {
-  if (!c) return false;
-  if (c.version === 1) for (const g of c.glyphs) into.add(g);
-  else if (c.version === 2) for (const r of c.rangeRecords) for (let g = r.start; g <= r.end; g++) into.add(g);
-  else return false;
-  return true;
-}
-
-function shapingGlyphsOf(font: Font): Set<number> | null {
-  if (shapingGlyphs.has(font)) return shapingGlyphs.get(font)!;
-  let out: Set<number> | null = new Set<number>();
-  const t = font.directory.tables;
-  if (t.kern || t.morx || t.mort || t.fvar || !font.GSUB) out = null;
-  if (out && font.GPOS?.featureList.some((f) => DEFAULT_GPOS.has(f.tag))) out = null;
-  if (out) {
-    const lookups = new Set<number>();
-    for (const f of font.GSUB!.featureList) if (DEFAULT_GSUB.has(f.tag)) for (const i of f.feature.lookupListIndexes) lookups.add(i);
-    for (const i of lookups) {
-      const lookup = font.GSUB!.lookupList.get(i);
-      for (const sub of lookup.subTables) {
-        const st = (lookup.lookupType === 7 ? sub.extension : sub) as Record<string, unknown> | undefined;
-        // the coverage of the first glyph a lookup matches: a (chain) context format 3 keeps it first in its list
-        const first = (st?.coverage ?? (st?.inputCoverage as Coverage[] | undefined)?.[0] ?? (st?.coverages as Coverage[] | undefined)?.[0]) as Coverage | undefined;
-        if (!coverageGlyphs(first, out)) {
-          out = null;
-          break;
-        }
-      }
-      if (!out) break;
-    }
-  }
-  const cd = font.GDEF?.glyphClassDef;
-  if (out && cd) {
-    if (cd.version === 1) cd.classValueArray.forEach((c, i) => c === 3 && out!.add(cd.startGlyph + i));
-    else for (const r of cd.classRangeRecord) if (r.class === 3) for (let g = r.start; g <= r.end; g++) out.add(g);
-  }
-  shapingGlyphs.set(font, out);
-  return out;
-}
-
-/** Advance width of `text` in 1/unitsPerEm, or null when it may not be one inline (see shapedAdvance). */
-export function additiveAdvance(font: Font, text: string): number | null {
-  const risky = shapingGlyphsOf(font);
-  if (risky === null || !PLAIN_SCRIPTS.test(text)) return shapedAdvance(font, text);
-  const glyphs = font.glyphsForString(text);
-  let chars = 0;
-  for (const c of text) if (!isVariationSelector(c.codePointAt(0)!)) chars++;
-  if (glyphs.length !== chars) return shapedAdvance(font, text);
-  let advance = 0;
-  for (const g of glyphs) {
-    if (risky.has(g.id)) return shapedAdvance(font, text);
-    advance += g.advanceWidth;
-  }
-  return advance;
+  return shapedAdvance(font, text);
 }
 
 /**
@@ -221,7 +114,7 @@ const MAX_KEPT = 5000;
 const kept = new Map<string, number | null>();
 
 function advanceOf(fontName: FontName, text: string): number | null {
-  const font = parsedFont(fontName) as unknown as Font;
+  const font = parsedFont(fontName) as unknown as ShapingFont;
   if (!FIXED_TEXT_FONTS.has(fontName)) return additiveAdvance(font, text);
   const key = `${fontName}\u0000${text}`;
   let a = kept.get(key);
@@ -245,7 +138,7 @@ function oneInlineWidth(text: string, style: Inherited): number | null {
   if (spacing !== 0 && !onePiece(text)) return null;
   const advance = advanceOf(fontName as FontName, text);
   if (advance === null) return null;
-  const font = parsedFont(fontName as FontName) as unknown as Font;
+  const font = parsedFont(fontName as FontName) as unknown as ShapingFont;
   return advance * (1000 / font.unitsPerEm) * (size / 1000) + spacing * (text.length - 1);
 }
 
