@@ -7,8 +7,8 @@
  *     [--encryption on,off] [--issuance-reads 2000] [--method copy,insert] [--seal-threads 2]
  *
  * --method: how the full load writes rows (COPY, the default, or the jsonb_to_recordset
- * INSERTs); --seal-threads: sealing worker threads (default: fullLoad's, one per spare
- * core, at most 2; 0 = seal on the main thread). The load's line also gives this
+ * INSERTs); --seal-threads: sealing worker threads (default: fullLoad's, 2 with 4 cores
+ * or more, else none; 0 = seal on the main thread). The load's line also gives this
  * process's CPU time (main thread and sealing threads), which a busy machine changes
  * less than the wall time.
  *

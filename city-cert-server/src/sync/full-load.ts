@@ -54,7 +54,7 @@ export interface FullLoadOptions {
    * 'insert': INSERT … SELECT FROM jsonb_to_recordset($1), the statements the fixtures load uses.
    */
   method?: 'copy' | 'insert';
-  /** Threads sealing rows besides the one reading the file (0: none); default 2 (none on a single core). */
+  /** Threads sealing rows besides the one reading the file (0: none); default 2 with 4 cores or more, else none. */
   sealThreads?: number;
   /** Rows into the file before those threads start (default 20,000; a small load is faster without them). */
   sealThreadsAfterRows?: number;
@@ -191,12 +191,16 @@ const THREADS_AFTER_ROWS = 20_000;
 const AHEAD = 4;
 
 /**
- * Sealing threads by default: 2 when there are 2 cores or more (sealing is ~2/3 of the
- * load's CPU, so two sealers keep pace with the thread reading; measured in
- * BENCHMARKS.md), none on one core.
+ * Sealing threads by default: 2 with 4 cores or more, none below. Since a resident is
+ * two envelopes (replica/sealed-fields.ts), sealing is about a quarter of the main
+ * thread's CPU, while the threads cost more than they take off it: each parses its
+ * lines again and the chunks cross threads. Measured at 1,000,000 residents on 2
+ * cores (BENCHMARKS.md, "Sync"): this process's CPU 52 s without threads, 78 s with
+ * two, and the PostgreSQL server needs the second core; with cores to spare the
+ * threads shorten the wall time.
  */
 function defaultSealThreads(): number {
-  return availableParallelism() >= 2 ? 2 : 0;
+  return availableParallelism() >= 4 ? 2 : 0;
 }
 
 export async function fullLoad(db: Db, input: Readable | string | Buffer | AsyncIterable<Buffer>, options: FullLoadOptions = {}): Promise<FullLoadResult> {

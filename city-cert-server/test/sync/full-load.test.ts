@@ -139,7 +139,7 @@ async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
     const node = [process.execPath, '--import', 'tsx', '--conditions=konbini-source', cli];
     const c = (...args: string[]) => run(node[0]!, [...node.slice(1), ...args], { maxBuffer: 1 << 24 });
     const gen = join(work, `gen-${backend.name}.jsonl`);
-    // 10,000 residents: past the 20,000 rows after which sealing threads start, so the CLI's load seals in threads
+    // 10,000 residents: past the 20,000 rows after which sealing threads start (with 4 cores or more; on fewer the CLI's load seals on its main thread)
     const N = 10_000;
     await c('generate', '--residents', String(N), '--seed', '3', '--out', gen);
     // each PGlite command opens the data directory (≈ 3 s, creating it ≈ 20 s here): the full walk runs on PostgreSQL
