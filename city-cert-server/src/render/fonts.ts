@@ -23,6 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { embedKeptPrograms, keepSubsetPrograms, type PdfKitDocumentRefs, type SubsettingFont } from './font-programs.js';
 import { markSingleLines } from './single-line.js';
 import { plainRun, type ShapedRun as PlainRun, type ShapingFont } from './plain-shaping.js';
 
@@ -159,7 +160,10 @@ export function parsedFont(name: FontName): FontkitFont {
     font = fontkit.create(readFileSync(FONT_FILES[name]));
     keepDecodedGlyphs(font);
     skipShapingOfPlainText(font);
-    if (FIXED_TEXT_FONTS.includes(name)) keepShapedRuns(font);
+    if (FIXED_TEXT_FONTS.includes(name)) {
+      keepShapedRuns(font);
+      keepSubsetPrograms(font as unknown as SubsettingFont, name);
+    }
     reg.fonts.set(name, font);
   }
   return font;
@@ -308,12 +312,23 @@ export interface RenderOptions {
    * print for far less work. Default true; false only to compare against in tests.
    */
   singleLines?: boolean;
+  /** Embed the kept font programs of the fixed-text fonts (font-programs.ts). Default true; false only to compare against in tests. */
+  keptFontPrograms?: boolean;
 }
 
 /** Render a pdfmake document definition to bytes with the shared fonts. */
 export async function renderPdf(docDefinition: object, options: RenderOptions = {}): Promise<Buffer> {
-  const doc = options.singleLines === false ? docDefinition : markSingleLines(docDefinition as Record<string, unknown>);
-  return pdfMake().createPdf(doc).getBuffer();
+  const def = options.singleLines === false ? docDefinition : markSingleLines(docDefinition as Record<string, unknown>);
+  // pdfmake's getBuffer, with the pdfkit document in hand before it is ended (font-programs.ts)
+  const doc = await pdfMake().createPdf(def).getStream();
+  if (options.keptFontPrograms !== false) embedKeptPrograms(doc as unknown as PdfKitDocumentRefs);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    doc.on('data', (c: Buffer) => chunks.push(c));
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+    doc.end();
+  });
 }
 
 /* ---- what IPAmj can print ---- */
