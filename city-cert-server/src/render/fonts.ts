@@ -159,6 +159,7 @@ export function parsedFont(name: FontName): FontkitFont {
   if (!font) {
     font = fontkit.create(readFileSync(FONT_FILES[name]));
     keepDecodedGlyphs(font);
+    keepCmapLookups(font);
     skipShapingOfPlainText(font);
     if (FIXED_TEXT_FONTS.includes(name)) {
       keepShapedRuns(font);
@@ -211,6 +212,28 @@ function keepDecodedGlyphs(font: FontkitFont): void {
       };
     }
     return glyph;
+  };
+}
+
+/**
+ * The cmap lookup of a code point (a binary search through the font's lazily decoded
+ * cmap groups) is repeated for the same characters by every document, and for each
+ * text up to three times (the printable check, measuring, drawing); each code point's
+ * glyph id is kept (the font's own mapping, bounded by its character set).
+ * Variation sequences are looked up each time.
+ */
+function keepCmapLookups(font: FontkitFont): void {
+  const cmap = (font as unknown as { _cmapProcessor: { lookup(cp: number, vs?: number): number } })._cmapProcessor;
+  const lookup = cmap.lookup.bind(cmap);
+  const glyphIds = new Map<number, number>();
+  cmap.lookup = (cp, vs) => {
+    if (vs) return lookup(cp, vs);
+    let id = glyphIds.get(cp);
+    if (id === undefined) {
+      id = lookup(cp);
+      glyphIds.set(cp, id);
+    }
+    return id;
   };
 }
 

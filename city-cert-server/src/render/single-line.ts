@@ -70,13 +70,26 @@ interface Inherited {
 }
 
 /** Style properties that change how pieces are made, measured or drawn in ways not modelled here. */
-const OPAQUE_KEYS = ['style', 'noWrap', 'leadingIndent', 'sup', 'sub', 'wordBreak', 'fontFeatures', 'preserveLeadingSpaces', 'preserveTrailingSpaces', 'link', 'linkToPage', 'linkToDestination', 'decoration', 'background', 'elasticWidth', 'absolutePosition', 'relativePosition', 'tocItem', 'pageReference', 'textReference'] as const;
+const OPAQUE_KEYS = new Set(['style', 'noWrap', 'leadingIndent', 'sup', 'sub', 'wordBreak', 'fontFeatures', 'preserveLeadingSpaces', 'preserveTrailingSpaces', 'link', 'linkToPage', 'linkToDestination', 'decoration', 'background', 'elasticWidth', 'absolutePosition', 'relativePosition', 'tocItem', 'pageReference', 'textReference']);
+const INHERITED_KEYS = new Set(['font', 'fontSize', 'characterSpacing', 'columnGap', 'alignment']);
 
+/** The style inside `node` (the same object when the node changes none of it: most nodes). */
 function inherit(node: Node, up: Inherited): Inherited {
-  let opaque = up.opaque;
-  for (const k of OPAQUE_KEYS) if (node[k] !== undefined && node[k] !== null && node[k] !== false) opaque = true;
-  const pick = (k: keyof Inherited & string) => (node[k] !== undefined && node[k] !== null ? node[k] : up[k]);
-  return { font: pick('font'), fontSize: pick('fontSize'), characterSpacing: pick('characterSpacing'), columnGap: pick('columnGap'), alignment: pick('alignment'), opaque };
+  let out = up;
+  for (const k in node) {
+    const v = node[k];
+    if (v === undefined || v === null) continue;
+    if (OPAQUE_KEYS.has(k)) {
+      if (v !== false && !out.opaque) {
+        if (out === up) out = { ...up };
+        out.opaque = true;
+      }
+    } else if (INHERITED_KEYS.has(k) && out[k as keyof Inherited] !== v) {
+      if (out === up) out = { ...up };
+      (out as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  return out;
 }
 
 /** Left + right margin as pdfmake reads `margin` (number, [h, v] or [l, t, r, b]); null when not understood. */
