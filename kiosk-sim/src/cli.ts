@@ -285,6 +285,9 @@ async function issue(args: string[]): Promise<number> {
   const ui: KioskUi = {
     step: (name, info) => {
       out(`step ${name}${info ? ' ' + Object.entries(info).map(([k, v]) => `${k}=${v}`).join(' ') : ''}`);
+      // Fault injection (test/e2e/faults.test.ts): the kiosk dies on reaching this step, as
+      // at a power cut, before it does anything more (a kill from outside races the next message).
+      if (name === process.env.KONBINI_KIOSK_CRASH_AT) process.kill(process.pid, 'SIGKILL');
       // Headless: the resident takes the card as soon as the kiosk asks.
       if (name === 'remove-card') takeCard();
     },
