@@ -23,7 +23,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { embedKeptPrograms, keepSubsetPrograms, type PdfKitDocumentRefs, type SubsettingFont } from './font-programs.js';
+import { deflateSubsetProgramsFast, embedKeptPrograms, keepSubsetPrograms, type PdfKitDocumentRefs, type SubsettingFont } from './font-programs.js';
 import { markSingleLines } from './single-line.js';
 import { plainRun, type ShapedRun as PlainRun, type ShapingFont } from './plain-shaping.js';
 
@@ -164,6 +164,8 @@ export function parsedFont(name: FontName): FontkitFont {
     if (FIXED_TEXT_FONTS.includes(name)) {
       keepShapedRuns(font);
       keepSubsetPrograms(font as unknown as SubsettingFont, name);
+    } else {
+      deflateSubsetProgramsFast(font as unknown as SubsettingFont);
     }
     reg.fonts.set(name, font);
   }
@@ -335,7 +337,7 @@ export interface RenderOptions {
    * print for far less work. Default true; false only to compare against in tests.
    */
   singleLines?: boolean;
-  /** Embed the kept font programs of the fixed-text fonts (font-programs.ts). Default true; false only to compare against in tests. */
+  /** Embed the kept font programs of the fixed-text fonts and deflate IPAmj's faster (font-programs.ts). Default true; false only to compare against in tests. */
   keptFontPrograms?: boolean;
 }
 
