@@ -195,12 +195,13 @@ async function sealChanges(tx: Queryable, cipher: FieldCipher, changes: Change[]
         break;
       }
       case 'household-change': {
+        const relationship = c.relationship;
+        delete c.relationship; // never to SQL in clear, even for a change the function refuses
         const attributes = groupOf(rid, 'attributes');
-        if (!attributes) break;
-        const merged = { ...attributes, relationship: c.relationship };
+        if (!attributes) break; // no such resident: the function refuses the change
+        const merged = { ...attributes, relationship };
         current.set(rid, { ...current.get(rid), attributes: merged });
         c.attributes = sealGroup(cipher, 'attributes', rid, merged).toString('base64');
-        delete c.relationship;
         break;
       }
       case 'seal-register':

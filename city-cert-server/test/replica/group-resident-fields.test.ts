@@ -75,6 +75,7 @@ for (const { name, make } of list) {
 
     // a 氏名変更 of nobody is refused as before; one of the tampered resident fails on its stored names, nothing applied
     t.match(await refusal(applyDelta(db, await parseDelta(deltaFile('names-3', [{ seq: 8, kind: 'name-change', notifiedOn: '2026-11-07', residentId: 'R9999', givenName: '無', effectiveOn: '2026-11-07' }])))), { code: 'SYNC_UNKNOWN_RECORD', field: '/residentId' });
+    t.match(await refusal(applyDelta(db, await parseDelta(deltaFile('rel-3', [{ seq: 8, kind: 'household-change', notifiedOn: '2026-11-07', residentId: 'R9999', householdId: 'H001', relationship: '子', effectiveOn: '2026-11-07' }])))), { code: 'SYNC_UNKNOWN_RECORD', field: '/residentId' }, 'a 世帯変更 of nobody too');
     t.equal(
       await codeOf(applyDelta(db, await parseDelta(deltaFile('names-4', [{ seq: 8, kind: 'name-change', notifiedOn: '2026-11-07', residentId: 'R0003', givenName: '三郎', effectiveOn: '2026-11-07' }])))),
       'REPLICA_FIELD_UNREADABLE',
