@@ -16,6 +16,9 @@ import { perBackend, refusal } from './helpers.js';
 
 const run = promisify(execFile);
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli.ts');
+// Two backends, each with a 10,000-resident walk through the staff CLI (a Node start per
+// command): ≈ 3 min alone on 2 cores, more beside other test files; tap's 180 s was too close.
+t.setTimeout(900_000);
 const work = mkdtempSync(join(tmpdir(), 'city-cert-sync-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
