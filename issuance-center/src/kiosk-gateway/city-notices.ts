@@ -108,9 +108,9 @@ export class CityNotices {
       for (const r of closed) {
         this.log.warn({ issuanceId: r.issuanceId, kioskId: r.kioskId, cityCode: r.cityCode, event: 'outcome', outcome: r.outcome, reason: 'kiosk-report-grace-expired' }, 'kiosk never reported a delivered document: recorded failed, not charged');
         await this.alarm(r);
-        // Without durable notices (in-memory ledger) the city is told now, once.
+        // Told now, as a timely outcome is; a durable ledger keeps the notice until the city confirms.
         const city = this.directory.city(r.cityCode);
-        if (!this.ledger.claimCityNotices && city) await this.send(city, r).catch(() => undefined);
+        if (city) await this.send(city, r).catch(() => undefined);
       }
     }
     const due = (await this.ledger.claimCityNotices?.()) ?? [];
