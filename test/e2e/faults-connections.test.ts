@@ -40,6 +40,9 @@ import { TcpProxy } from './tcp-proxy.js';
 import { writeFaultReport, type FaultRow } from './fault-report.js';
 
 const run = promisify(execFile);
+
+// Each fault and the next issuance, on a shared 2-core machine: beyond tap's default when the machine is busy.
+t.setTimeout(900_000);
 const PG = 'postgres://postgres@127.0.0.1:5432';
 
 async function admin(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
