@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 /*
  * The centre holds one mutual-TLS socket per idle kiosk (20,000 per instance is the
  * target), and most of a socket's memory is OpenSSL's, outside the JS heap. With glibc's
- * malloc those small per-connection allocations leave the process ≈ 20 % larger than
- * with jemalloc (BENCHMARKS.md, "Idle kiosk sockets"), so the centre is started with
+ * malloc those small per-connection allocations leave the process ≈ 5 % larger than
+ * with jemalloc at 19,900 sockets (BENCHMARKS.md, "Idle kiosk sockets"), so the centre is started with
  * jemalloc preloaded when Debian's libjemalloc2 is installed (scripts/setup.sh installs
  * it). KONBINI_ALLOCATOR=system keeps glibc's. Nothing else changes: same Node, same code.
  */
