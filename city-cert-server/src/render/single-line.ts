@@ -266,7 +266,10 @@ function walk(node: Node, width: number | null, up: Inherited): void {
 /**
  * Mark the one-line texts of a pdfmake document definition (in place; the builders
  * make a new definition for every document). The header function's nodes are marked
- * as it returns them.
+ * as it returns them. A text node shared between places would keep the mark of the
+ * first place it was measured for (pdfmake writes into the nodes too): the builders
+ * share none with text (the one shared node, resident-record's EMPTY, is empty and
+ * never marked), and a node already carrying `noWrap` is left as it is.
  */
 export function markSingleLines(doc: Node): Node {
   const pageWidth = PAGE_WIDTH[String(doc.pageSize ?? 'A4')];
