@@ -72,6 +72,8 @@ export interface CentreOptions {
   console?: ConsoleOptions;
   /** Commission withheld per printed copy for the console's settlement (default 115 yen, a placeholder). */
   settlementRates?: CommissionRates;
+  /** How long a delivered issuance whose kiosk left unreported waits for the kiosk's late report (ms, default 15 min). */
+  kioskReportGraceMs?: number;
 }
 
 declare module 'fastify' {
