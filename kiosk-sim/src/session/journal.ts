@@ -154,7 +154,7 @@ export class OutcomeJournal {
         }
         // The line or the centre's ledger is not there now: keep it (and the rest) for the next connection.
         this.log?.('late-report-kept', { issuanceId: e.issuanceId, code });
-        if (code === 'CITY_UNREACHABLE' || code === 'MESSAGE_INVALID' || code === 'MESSAGE_OUT_OF_ORDER') throw err;
+        if (code === 'CITY_UNREACHABLE' || code === 'MESSAGE_INVALID') throw err;
         return { sent, kept: entries.length - i };
       }
     }
@@ -185,7 +185,8 @@ export class OutcomeJournal {
 }
 
 /** The centre's answers to a late report that do not change on a retry. */
-const FINAL = new Set<string>(['LATE_OUTCOME_EXPIRED', 'LATE_OUTCOME_WRONG_KIOSK', 'LATE_OUTCOME_CONFLICT', 'ISSUANCE_UNKNOWN', 'COPIES_OUT_OF_RANGE']);
+// MESSAGE_OUT_OF_ORDER: the centre never delivered it (nothing to report on); kept, it would stop every session.
+const FINAL = new Set<string>(['LATE_OUTCOME_EXPIRED', 'LATE_OUTCOME_WRONG_KIOSK', 'LATE_OUTCOME_CONFLICT', 'ISSUANCE_UNKNOWN', 'COPIES_OUT_OF_RANGE', 'MESSAGE_OUT_OF_ORDER']);
 
 function parseEntry(text: string): JournalEntry | undefined {
   let v: unknown;
