@@ -117,7 +117,7 @@ export class KioskScreen extends EventEmitter {
     cancelled: 0,
     /** Documents refused as not this session's or not authentic (each also logged as 'alarm'). */
     alarms: 0,
-    /** Printed while the centre could not be told (see `unreported`). */
+    /** Printed while the centre could not be told at once (see `unreported`). */
     unreported: 0,
     printer: { jobs: 0, copies: 0, jams: 0, outOfPaper: 0 },
     errors: {} as Record<string, number>,
@@ -125,9 +125,10 @@ export class KioskScreen extends EventEmitter {
   /** Test hook: the results of finished issuances (ids and counts only). */
   readonly results: { issuanceId: string; copies: number; charged: number; fee: number; reported: boolean }[] = [];
   /**
-   * Printed, but the line to the centre dropped before the centre recorded it (the
-   * centre then records it failed, not charged): ids for the operator's settlement,
-   * also in the log ('outcome-unreported'); maintenance staff see the count only.
+   * Printed, but the line to the centre dropped before the centre recorded it: the
+   * outcome journal sends it as a late report on the next connection (charged if the
+   * centre's grace period has not run out). Ids for the operator, also in the log
+   * ('outcome-unreported'); maintenance staff see the count only.
    */
   readonly unreported: { issuanceId: string; copies: number; at: string }[] = [];
 
@@ -488,7 +489,7 @@ export class KioskScreen extends EventEmitter {
     if (this.closed) return;
     if (ses.printed) {
       // Printed, then the centre could not be told: the certificate is the resident's
-      // (the centre records an unreported issuance as not charged).
+      // (the journal reports it on the next connection).
       if (this.s.screen !== 'take') this.set('take', FORGET);
       return;
     }
