@@ -67,19 +67,27 @@ export async function refusal(p: Promise<unknown>): Promise<{ code: string; rows
 }
 
 /**
- * One subtest per storage backend (PGlite, PostgreSQL when reachable): a migrated
- * database, loaded with `dataset` when given, closed and removed afterwards.
+ * One subtest per storage backend (PGlite, PostgreSQL when reachable) with a new, empty
+ * database (not migrated: a test may build an older replica first), closed and removed
+ * afterwards.
  */
-export function perBackend(list: { name: string; make: () => Promise<Backend> }[], dataset: CityDataset | null, tests: (t: Test, db: Db, backend: Backend) => Promise<void>): void {
+export function eachBackend(list: { name: string; make: () => Promise<Backend> }[], tests: (t: Test, db: Db, backend: Backend) => Promise<void>): void {
   for (const { name, make } of list) {
     t.test(name, async (t) => {
       const backend = await make();
       t.teardown(() => backend.cleanup());
       const db = await backend.open();
       t.teardown(() => db.close());
-      await migrate(db);
-      if (dataset) await loadDataset(db, dataset);
       await tests(t, db, backend);
     });
   }
+}
+
+/** eachBackend with the database migrated, and loaded with `dataset` when given. */
+export function perBackend(list: { name: string; make: () => Promise<Backend> }[], dataset: CityDataset | null, tests: (t: Test, db: Db, backend: Backend) => Promise<void>): void {
+  eachBackend(list, async (t, db, backend) => {
+    await migrate(db);
+    if (dataset) await loadDataset(db, dataset);
+    await tests(t, db, backend);
+  });
 }

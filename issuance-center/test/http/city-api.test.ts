@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CARD_LINK_API, MAX_CARD_LINK_BATCH } from '@konbini/protocol';
 import { serialRef } from '../../src/http/city-api.js';
 import { fingerprintOf } from '../../src/routing/city-client.js';
+import type { CardEntry } from '../../src/routing/directory.js';
 import { cardKit, type CardKit } from '../auth/helpers.js';
 import { CITY_CODE, startCentre } from '../helpers/centre.js';
 
@@ -41,7 +42,8 @@ function cityCall(kit: CardKit, port: number, certName: string | undefined, path
   });
 }
 
-t.test('cities maintain their card links over the LGWAN leg; a link works from the next day', async (t) => {
+/** A centre (its SQL directory in a PGlite directory of the test) that serves our city and OTHER; the clock at 12:00 JST. */
+async function centreWithTwoCities(t: Test, cards: (firstSerial: string | undefined) => CardEntry[] = () => []) {
   const clock = { now: new Date('2026-05-12T03:00:00Z') }; // 12:00 JST
   const kit = await cardKit(clock.now);
   const dir = mkdtempSync(join(tmpdir(), 'centre-dir-'));
@@ -55,19 +57,32 @@ t.test('cities maintain their card links over the LGWAN leg; a link works from t
     status: 'active' as const,
     fees: {},
   };
-  let firstSerial: string | undefined;
-  const start = (seedCards = false) =>
-    startCentre({
+  let first: string | undefined;
+  const start = async () => {
+    const c = await startCentre({
       kit,
       centre: { now: () => clock.now, ledgerDb: { dataDir: dir }, cityApiListen: { host: '127.0.0.1', port: 0 } },
-      directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: seedCards ? [{ serial: firstSerial!, cityCode: CITY_CODE, validFrom: '2000-01-01' }] : [], kiosks: seed.kiosks }),
+      directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: cards(first), kiosks: seed.kiosks }),
     });
+    first ??= c.card.serial;
+    return c;
+  };
+  return { clock, kit, start };
+}
+
+t.test('cities maintain their card links over the LGWAN leg; a link works from the next day', async (t) => {
+  // a restart may seed the first card again (the configuration lists it): a removed link must stay removed
+  let seedCards = false;
+  const { clock, kit, start: startWith } = await centreWithTwoCities(t, (first) => (seedCards && first ? [{ serial: first, cityCode: CITY_CODE, validFrom: '2000-01-01' }] : []));
+  const start = (seed = false) => {
+    seedCards = seed;
+    return startWith();
+  };
   let c = await start();
   t.teardown(() => c.close());
   const port = () => c.app.cityApi!.port();
   const serial = c.card.serial;
   const card = c.card;
-  firstSerial = serial;
   const mine = `lgwan-city-${CITY_CODE}`;
 
   const k = await c.kiosk();
@@ -128,24 +143,8 @@ t.test('cities maintain their card links over the LGWAN leg; a link works from t
 });
 
 t.test('a batch of card link changes: in order, one transaction, stops at the first refusal; bad batches refused whole', async (t) => {
-  const clock = { now: new Date('2026-05-12T03:00:00Z') }; // 12:00 JST
-  const kit = await cardKit(clock.now);
-  const dir = mkdtempSync(join(tmpdir(), 'centre-dir-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const otherCity = {
-    code: OTHER,
-    name: '風待町',
-    prefecture: '東雲県',
-    endpoint: 'https://localhost:1',
-    fingerprint256: fingerprintOf(kit.pki.entry(`lgwan-city-${OTHER}`).certPem),
-    status: 'active' as const,
-    fees: {},
-  };
-  const c = await startCentre({
-    kit,
-    centre: { now: () => clock.now, ledgerDb: { dataDir: dir }, cityApiListen: { host: '127.0.0.1', port: 0 } },
-    directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: [], kiosks: seed.kiosks }),
-  });
+  const { clock, kit, start } = await centreWithTwoCities(t);
+  const c = await start();
   t.teardown(() => c.close());
   const port = c.app.cityApi!.port();
   const mine = `lgwan-city-${CITY_CODE}`;
@@ -227,24 +226,8 @@ t.test('a batch of card link changes: in order, one transaction, stops at the fi
 });
 
 t.test('two cities adding the same new card in batches at the same moment: one holds it, the other is told FORBIDDEN', async (t) => {
-  const clock = { now: new Date('2026-05-12T03:00:00Z') };
-  const kit = await cardKit(clock.now);
-  const dir = mkdtempSync(join(tmpdir(), 'centre-dir-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const otherCity = {
-    code: OTHER,
-    name: '風待町',
-    prefecture: '東雲県',
-    endpoint: 'https://localhost:1',
-    fingerprint256: fingerprintOf(kit.pki.entry(`lgwan-city-${OTHER}`).certPem),
-    status: 'active' as const,
-    fees: {},
-  };
-  const c = await startCentre({
-    kit,
-    centre: { now: () => clock.now, ledgerDb: { dataDir: dir }, cityApiListen: { host: '127.0.0.1', port: 0 } },
-    directory: (seed) => ({ cities: [...seed.cities, otherCity], cards: [], kiosks: seed.kiosks }),
-  });
+  const { kit, start } = await centreWithTwoCities(t);
+  const c = await start();
   t.teardown(() => c.close());
   const port = c.app.cityApi!.port();
   for (let round = 0; round < 5; round++) {
