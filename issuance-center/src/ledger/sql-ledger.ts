@@ -225,12 +225,15 @@ export class SqlLedger implements Ledger {
    * ledger_unreported: a sheet may be out, so a later "printed" is an alarm.
    */
   async closeUnreported(graceMs: number, now: Date = new Date()): Promise<ChainedRecord[]> {
-    const ids = (
-      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE kiosk_left_at IS NOT NULL AND kiosk_left_at < $1 ORDER BY kiosk_left_at LIMIT 50`, [new Date(now.getTime() - graceMs).toISOString()])
-    ).rows.map((r) => String(r.issuance_id));
+    return this.closeOpenOlderThan('kiosk_left_at', 'kiosk_left_at IS NOT NULL', graceMs, now);
+  }
+
+  /** Closes (failed) up to 50 open issuances whose `since` is older than `ms`, oldest first. */
+  private async closeOpenOlderThan(since: 'kiosk_left_at' | 'requested_at', which: string, ms: number, now: Date): Promise<ChainedRecord[]> {
+    const { rows } = await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE ${which} AND ${since} < $1 ORDER BY ${since} LIMIT 50`, [new Date(now.getTime() - ms).toISOString()]);
     const out: ChainedRecord[] = [];
-    for (const id of ids) {
-      const rec = await this.closeOpen(id, now);
+    for (const r of rows) {
+      const rec = await this.closeOpen(String(r.issuance_id), now);
       if (rec) out.push(rec);
     }
     return out;
@@ -312,15 +315,7 @@ export class SqlLedger implements Ledger {
    * city told (DESIGN §5 invariant 6: charged only when a printed outcome came).
    */
   async closeAbandoned(olderThanMs: number, now: Date = new Date()): Promise<ChainedRecord[]> {
-    const ids = (
-      await this.db.query(`SELECT issuance_id FROM ledger_pending WHERE kiosk_left_at IS NULL AND requested_at < $1 ORDER BY requested_at LIMIT 50`, [new Date(now.getTime() - olderThanMs).toISOString()])
-    ).rows.map((r) => String(r.issuance_id));
-    const out: ChainedRecord[] = [];
-    for (const id of ids) {
-      const rec = await this.closeOpen(id, now);
-      if (rec) out.push(rec);
-    }
-    return out;
+    return this.closeOpenOlderThan('requested_at', 'kiosk_left_at IS NULL', olderThanMs, now);
   }
 
   /** Final records in chain order, optionally for outcomes in [from, to). */

@@ -213,21 +213,21 @@ function ippRequest(operation: number, attrs: [number, string, Buffer][]): Buffe
   return Buffer.concat(parts);
 }
 
-/** Each job group of a Get-Jobs response: its id, title and state. */
-function ippJobs(res: Buffer): { id: number; name: string; state: number }[] {
+/**
+ * Walks an IPP response in order: `group` at each group delimiter (its tag), `visit`
+ * for each attribute value with its value tag, its name (an unnamed value continues
+ * the previous name) and its bytes. `visit` returning true stops the walk.
+ */
+function ippWalk(res: Buffer, visit: (tag: number, name: string, value: Buffer) => boolean | void, group?: (tag: number) => void): void {
   if (res.length < 8) throw new Error('short IPP response');
-  const jobs: { id: number; name: string; state: number }[] = [];
-  let job: { id: number; name: string; state: number } | null = null;
   let at = 8;
   let name = '';
   while (at < res.length) {
     const tag = res[at]!;
     at += 1;
-    if (tag === 0x03) break;
+    if (tag === 0x03) return;
     if (tag < 0x10) {
-      // a group delimiter: 0x02 starts a job's attributes
-      job = tag === 0x02 ? { id: -1, name: '', state: -1 } : null;
-      if (job) jobs.push(job);
+      group?.(tag);
       continue;
     }
     const nameLen = res.readUInt16BE(at);
@@ -236,34 +236,38 @@ function ippJobs(res: Buffer): { id: number; name: string; state: number }[] {
     at += nameLen;
     const valueLen = res.readUInt16BE(at);
     at += 2;
-    if (job) {
-      if (name === 'job-id' && tag === 0x21 && valueLen === 4) job.id = res.readInt32BE(at);
-      if (name === 'job-state' && tag === 0x23 && valueLen === 4) job.state = res.readInt32BE(at);
-      if (name === 'job-name' && (tag === 0x42 || tag === 0x41)) job.name = res.subarray(at, at + valueLen).toString('utf8');
-    }
+    if (visit(tag, name, res.subarray(at, at + valueLen))) return;
     at += valueLen;
   }
+}
+
+/** Each job group of a Get-Jobs response: its id, title and state. */
+function ippJobs(res: Buffer): { id: number; name: string; state: number }[] {
+  const jobs: { id: number; name: string; state: number }[] = [];
+  let job: { id: number; name: string; state: number } | null = null;
+  ippWalk(
+    res,
+    (tag, name, value) => {
+      if (!job) return;
+      if (name === 'job-id' && tag === 0x21 && value.length === 4) job.id = value.readInt32BE(0);
+      if (name === 'job-state' && tag === 0x23 && value.length === 4) job.state = value.readInt32BE(0);
+      if (name === 'job-name' && (tag === 0x42 || tag === 0x41)) job.name = value.toString('utf8');
+    },
+    (delimiter) => {
+      // 0x02 starts a job's attributes
+      job = delimiter === 0x02 ? { id: -1, name: '', state: -1 } : null;
+      if (job) jobs.push(job);
+    },
+  );
   return jobs.filter((j) => j.id > 0);
 }
 
 /** The first integer/enum value of attribute `want` in an IPP response, or null. */
 function ippAttribute(res: Buffer, want: string): number | null {
-  if (res.length < 8) throw new Error('short IPP response');
-  let at = 8;
-  let name = '';
-  while (at < res.length) {
-    const tag = res[at]!;
-    at += 1;
-    if (tag === 0x03) break;
-    if (tag < 0x10) continue; // a group delimiter
-    const nameLen = res.readUInt16BE(at);
-    at += 2;
-    if (nameLen) name = res.subarray(at, at + nameLen).toString('latin1');
-    at += nameLen;
-    const valueLen = res.readUInt16BE(at);
-    at += 2;
-    if (name === want && (tag === 0x23 || tag === 0x21) && valueLen === 4) return res.readInt32BE(at);
-    at += valueLen;
-  }
-  return null;
+  let found: number | null = null;
+  ippWalk(res, (tag, name, value) => {
+    if (name === want && (tag === 0x23 || tag === 0x21) && value.length === 4) found = value.readInt32BE(0);
+    return found !== null;
+  });
+  return found;
 }
