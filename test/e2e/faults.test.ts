@@ -3,8 +3,9 @@
  * restarts a crashed service): kill -9 the city worker, the centre or the kiosk
  * (the headless CLI) at a given step of an issuance. Afterwards: nothing partial
  * is printed, nobody is charged twice, the centre's ledger and the city's 交付記録
- * agree on every issuance (printed ⇔ charged), the ledger chain verifies, and the
- * restarted stack issues again. The report of each fault is printed as a table.
+ * agree on every issuance (printed ⇔ charged; one the ledger closed failed is failed
+ * in the 交付記録 too, even when the city worker was killed between reserving it and
+ * sending the document), the ledger chain verifies, and the restarted stack issues again. The report of each fault is printed as a table.
  *
  * A kiosk killed holding a document tells the centre on its next start, from its
  * journal (issue.late-outcome): the centre keeps such an issuance open for a grace
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import { ROOT, cardProfiles, requireFixtures } from './stack.js';
-import { writeFaultReport, type FaultRow } from './fault-report.js';
+import { recordsAgree, writeFaultReport, type FaultRow } from './fault-report.js';
 
 const run = promisify(execFile);
 
@@ -264,15 +265,23 @@ t.test('kill -9 at each step: no partial print, no double charge, ledger and cit
       const printed = id !== undefined && o.sheets.includes(`${id}.pdf`);
       const charged = (l?.charged ?? 0) > 0;
       const late = o.late ? /^(\S+)/.exec(o.late)![1] : undefined;
+      const ledgerSays = l ? l.outcome : p ? `pending (${p.status})` : 'none';
+      const citySays = c?.status ?? 'none';
+      if (o.kill === 'city') {
+        // Reserved by the worker that was killed before its document left: the centre's "failed" closes it on the restarted city.
+        t.equal(ledgerSays, 'failed', `${o.name}: the ledger recorded it failed, not charged`);
+        t.not(citySays, 'issued', `${o.name}: the city's 交付記録 does not say "issued" (${citySays})`);
+      }
+      t.ok(recordsAgree(ledgerSays, citySays), `${o.name}: the ledger (${ledgerSays}) and the city's 交付記録 (${citySays}) agree`);
       return {
         fault: o.name,
         step: o.at,
         kiosk: o.kill === 'kiosk' ? 'kiosk killed' : o.kill === 'kiosk-crash' ? 'kiosk died' : o.code === 0 ? 'printed' : `error ${o.error ?? o.code}`,
         printed,
         charged,
-        ledger: l ? l.outcome : p ? `pending (${p.status})` : 'none',
-        city: c?.status ?? 'none',
-        agree: charged === (c?.status === 'printed') && (!charged || printed) && (!printed || charged),
+        ledger: ledgerSays,
+        city: citySays,
+        agree: recordsAgree(ledgerSays, citySays) && charged === (c?.status === 'printed') && (!charged || printed) && (!printed || charged),
         alarm: o.neverBack,
         recovered: `${o.restarts ? 'restarted by the supervisor (npm start)' : o.neverBack ? `kiosk restarted only after ${GRACE_S} s` : 'kiosk restarted'}; next issuance ${o.nextPrinted ? 'printed' : 'FAILED'}`,
         issuanceId: id,
@@ -284,11 +293,20 @@ t.test('kill -9 at each step: no partial print, no double charge, ledger and cit
               ? `reported by the restarted kiosk from its journal (${/outcome=(\w+)/.exec(o.late!)?.[1]})`
               : p
                 ? 'left open by the dead centre; closed as failed by the 15-min sweep'
-                : undefined,
+                : o.kill === 'city' && citySays === 'failed'
+                  ? "reserved by the killed worker, never sent: the centre's \"failed\" closed the city's record after its restart"
+                  : undefined,
       };
     });
     const reportPath = writeFaultReport({ test: 'faults', title: 'kill -9 of a service or the kiosk (npm start supervises): test/e2e/faults.test.ts', rows });
     t.comment(`fault report: ${reportPath}`);
+    // Every issuance either side holds, not only those a kiosk learnt the id of.
+    for (const r of records) {
+      const c = cityById.get(r.issuance_id)?.status ?? 'none';
+      t.ok(recordsAgree(r.outcome, c), `${r.issuance_id.slice(0, 8)}: the ledger (${r.outcome}) and the city's 交付記録 (${c}) agree`);
+    }
+    const openAtCity = cityRows.filter((r) => r.status === 'issued' && !pending.some((p) => p.issuance_id === r.issuance_id));
+    t.same(openAtCity.map((r) => r.issuance_id), [], 'no city record left "issued" that the ledger has closed');
     for (const id of ids) {
       const l = byId.get(id);
       const c = cityById.get(id);

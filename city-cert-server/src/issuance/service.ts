@@ -258,7 +258,7 @@ export async function issue(deps: IssuanceDeps, req: CityIssueRequest): Promise<
     throw err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', { ...ids, reason: 'render' }, { cause: err });
   }
   const sha256 = createHash('sha256').update(pdf).digest('hex');
-  await recordDocument(deps.db, req.issuanceId, sha256);
+  if (!(await recordDocument(deps.db, req.issuanceId, sha256))) throw closedWhileRendering(ids);
   deps.log.info(
     { ...ids, certType, copies: req.copies, fee, documentSha256: sha256, bytes: pdf.length, renderMs: Math.round(performance.now() - started) },
     'issued',
@@ -301,12 +301,29 @@ async function forwardKoseki(deps: IssuanceDeps, req: CityIssueRequest, snap: Sn
     throw err instanceof KonbiniError ? err : new KonbiniError('INTERNAL', { ...ids, reason: 'koseki' }, { cause: err });
   }
   const sha256 = createHash('sha256').update(pdf).digest('hex');
-  await recordDocument(deps.db, req.issuanceId, sha256);
+  if (!(await recordDocument(deps.db, req.issuanceId, sha256))) throw closedWhileRendering(ids);
   deps.log.info({ ...ids, certType, copies: req.copies, fee, documentSha256: sha256, bytes: pdf.length, renderMs: Math.round(performance.now() - started) }, 'issued (koseki server)');
   return { issuanceId: req.issuanceId, pdf, sha256, fee };
 }
 
-/** 交付記録 of the outcome. Idempotent by issuance id: the first outcome stands. */
+/**
+ * The centre closed the request (its "failed" came) while this server still rendered:
+ * the document is dropped unsent, and the record stays failed as the centre has it.
+ */
+function closedWhileRendering(ids: { issuanceId: string; kioskId: string }): KonbiniError {
+  return new KonbiniError('MESSAGE_OUT_OF_ORDER', { ...ids, reason: 'outcome-recorded' });
+}
+
+/**
+ * 交付記録 of the outcome. Idempotent by issuance id: the first outcome stands.
+ *
+ * A record reserved whose document never left (no document hash: the worker was
+ * killed, or still renders, after the reservation) takes the centre's "failed": the
+ * centre recorded the issuance failed, not charged, and the 交付記録 must agree rather
+ * than say "issued" for ever. Nothing can have been printed from a document that
+ * never left, so such a record never takes "printed"; and a record already printed
+ * is never turned into anything else.
+ */
 export async function outcome(deps: IssuanceDeps, req: CityOutcomeRequest): Promise<CityOutcomeResponse> {
   const result = await deps.db.transaction(async (tx) => {
     const rows = await tx.query<{ status: string; copies: number; sent: boolean }>(
@@ -316,7 +333,15 @@ export async function outcome(deps: IssuanceDeps, req: CityOutcomeRequest): Prom
     );
     const r = rows[0];
     if (!r) return 'unknown' as const;
-    if (!r.sent) return 'not-sent' as const;
+    if (!r.sent) {
+      if (req.outcome !== 'failed') return 'not-sent' as const;
+      if (r.status !== 'issued') return 'already-recorded' as const;
+      await tx.query(
+        `UPDATE issuance_records SET status = 'failed', copies_printed = 0, outcome_at = now() WHERE issuance_id = $1`,
+        [req.issuanceId],
+      );
+      return 'closed-unsent' as const;
+    }
     if (r.status !== 'issued') return 'already-recorded' as const;
     if (req.copiesPrinted > r.copies || (req.outcome === 'printed' && req.copiesPrinted < 1)) return 'invalid' as const;
     await tx.query(

@@ -173,11 +173,17 @@ export async function issuanceIdUsed(db: Queryable, issuanceId: string): Promise
   return rows.length > 0;
 }
 
-export async function recordDocument(db: Queryable, issuanceId: string, documentSha256: string): Promise<void> {
-  await db.query('UPDATE issuance_records SET document_sha256 = $2 WHERE issuance_id = $1 AND document_sha256 IS NULL', [
-    issuanceId,
-    documentSha256,
-  ]);
+/**
+ * The rendered document's hash, kept as it is about to be sent. False when the record
+ * is no longer open: the centre gave up on the request while it rendered and its
+ * "failed" closed the record, so the document must not be sent at all.
+ */
+export async function recordDocument(db: Queryable, issuanceId: string, documentSha256: string): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE issuance_records SET document_sha256 = $2 WHERE issuance_id = $1 AND document_sha256 IS NULL AND status = 'issued' RETURNING 1`,
+    [issuanceId, documentSha256],
+  );
+  return rows.length === 1;
 }
 
 /** A render that failed leaves no record, so nothing claims a document that never existed. */
