@@ -50,12 +50,45 @@ async function refresh() {
       return row([c.code, `${c.prefecture} ${c.name}`, status, c.openNow ? '○' : '×', b]);
     }));
     $('#kiosks tbody').replaceChildren(...s.kiosks.map((k) => row([k.kioskId, k.storeId, k.registration, k.connected ? `○ (${k.connections})` : '—', k.since ? new Date(k.since).toLocaleString('ja-JP') : ''])));
+    await refreshUnreported();
     const a = await api('/api/audit?limit=100');
     $('#audit tbody').replaceChildren(...a.events.map((e) => row([new Date(e.at).toLocaleString('ja-JP'), e.actor, e.action, e.target || '', e.outcome === 'ok' ? 'ok' : `refused ${e.code || ''}`])));
   } catch (e) {
     if (e.status === 401) show(false);
   }
 }
+
+// Issuances closed unreported, newest first, a page at a time.
+const UNREPORTED_PAGE = 50;
+let unreportedOffset = 0;
+async function refreshUnreported() {
+  const u = await api(`/api/unreported?limit=${UNREPORTED_PAGE}&offset=${unreportedOffset}`);
+  if (u.total > 0 && unreportedOffset >= u.total) {
+    unreportedOffset = Math.max(0, Math.floor((u.total - 1) / UNREPORTED_PAGE) * UNREPORTED_PAGE);
+    return refreshUnreported();
+  }
+  const when = (v) => (v ? new Date(v).toLocaleString('ja-JP') : '');
+  $('#unreported tbody').replaceChildren(...u.items.map((x) => {
+    const action = document.createElement('span');
+    action.className = x.needsAction ? 'needs-action' : '';
+    action.textContent = x.needsAction ? '要対応 / action needed' : '—';
+    const tr = row([when(x.closedAt), x.issuanceId, x.kioskId, x.cityCode || '', x.lateReportAt ? when(x.lateReportAt) : 'なし / none', x.lateCopiesPrinted == null ? '' : x.lateCopiesPrinted, action]);
+    if (x.needsAction) tr.className = 'needs-action';
+    return tr;
+  }));
+  $('#unreported-count').textContent = `全 ${u.total} 件（要対応 ${u.needingAction} 件） / ${u.total} in all (${u.needingAction} need action)`;
+  $('#unreported-page').textContent = u.total ? `${u.offset + 1}–${u.offset + u.items.length} / ${u.total}` : '';
+  $('#unreported-prev').disabled = u.offset === 0;
+  $('#unreported-next').disabled = u.offset + u.items.length >= u.total;
+}
+$('#unreported-prev').addEventListener('click', () => {
+  unreportedOffset = Math.max(0, unreportedOffset - UNREPORTED_PAGE);
+  refreshUnreported().catch(() => undefined);
+});
+$('#unreported-next').addEventListener('click', () => {
+  unreportedOffset += UNREPORTED_PAGE;
+  refreshUnreported().catch(() => undefined);
+});
 
 async function cityAction(c, verb) {
   const ja = verb === 'suspend' ? '停止' : '再開';

@@ -8,10 +8,12 @@ import { totp } from './ops/totp.js';
 import { dbConfigFromArg, type DbConfig } from './ledger/db.js';
 import { SqlLedger } from './ledger/sql-ledger.js';
 import { settlementCsv, type CommissionRates } from './ledger/settlement.js';
+import { UNREPORTED_PAGE_MAX } from './ledger/ledger.js';
 
 const USAGE = `usage:
   issuance-center serve --config <centre.json> [--port N] [--host H]
   issuance-center ledger verify [--db <dir|postgres://…>] [--config <centre.json>]
+  issuance-center ledger unreported [--limit N] [--offset N] [--json] [--db <dir|postgres://…>] [--config <centre.json>]
   issuance-center settle --month YYYY-MM [--format csv|json] [--commission YEN] [--db <dir|postgres://…>] [--config <centre.json>]
   issuance-center operator add <name> [--operators <file>] [--config <centre.json>] [--password-stdin]
   issuance-center operator code <name> [--operators <file>] [--config <centre.json>]   (development: the current TOTP code)
@@ -19,6 +21,9 @@ const USAGE = `usage:
 --db: a PGlite data directory or a PostgreSQL URL; default: the config's ledger,
 else $KONBINI_STATE_DIR/centre-ledger (var/centre-ledger). A PGlite directory may
 be opened by one process at a time: stop the centre first, or use PostgreSQL.
+ledger unreported: issuances closed failed (not charged) after their kiosk left
+without reporting, newest first (default 50, at most ${'$'}{UNREPORTED_PAGE_MAX});
+"ACTION" marks a late "printed" report: a sheet went out uncharged.
 --commission: yen withheld per printed copy; default the config's
 settlement.commissionPerCopy, else ${'$'}{DEFAULT_COMMISSION} (a placeholder, not an official figure).`;
 
@@ -30,7 +35,7 @@ export function defaultLedgerDb(): DbConfig {
 }
 
 function usage(code: number): number {
-  (code === 0 ? process.stdout : process.stderr).write(`${USAGE.replace('${DEFAULT_COMMISSION}', String(DEFAULT_COMMISSION))}\n`);
+  (code === 0 ? process.stdout : process.stderr).write(`${USAGE.replace('${DEFAULT_COMMISSION}', String(DEFAULT_COMMISSION)).replace('${UNREPORTED_PAGE_MAX}', String(UNREPORTED_PAGE_MAX))}\n`);
   return code;
 }
 
@@ -79,6 +84,32 @@ async function verify(rest: string[]): Promise<number> {
       process.stdout.write(`FAILED records=${report.records} problems=${report.problems.length} head=${report.head.seq}:${report.head.hash}\n`);
     }
     return report.ok ? 0 : 1;
+  } finally {
+    await ledger.close();
+  }
+}
+
+async function unreportedCommand(rest: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: { db: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string', default: '50' }, offset: { type: 'string', default: '0' } },
+  });
+  const limit = Number(values.limit);
+  const offset = Number(values.offset);
+  if (!/^\d+$/.test(values.limit!) || limit < 1 || limit > UNREPORTED_PAGE_MAX || !/^\d+$/.test(values.offset!)) return usage(2);
+  const ledger = await SqlLedger.open(ledgerDbFrom(values.db, values.config));
+  try {
+    const page = await ledger.listUnreported({ limit, offset });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ ...page, items: page.items.map((u) => ({ ...u, needsAction: u.lateReportAt !== null })) })}\n`);
+      return 0;
+    }
+    for (const u of page.items) {
+      const late = u.lateReportAt ? `late-report=${u.lateReportAt} copies-printed=${u.lateCopiesPrinted} ACTION` : 'late-report=none';
+      process.stdout.write(`closed=${u.closedAt} issuance=${u.issuanceId} kiosk=${u.kioskId} city=${u.cityCode ?? '-'} ${late}\n`);
+    }
+    process.stdout.write(`unreported=${page.total} needing-action=${page.needingAction} shown=${page.items.length} offset=${page.offset}\n`);
+    return 0;
   } finally {
     await ledger.close();
   }
@@ -151,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
   if (command === 'serve') return serve([sub, ...rest].filter((x): x is string => x !== undefined));
   if (command === 'ledger' && sub === 'verify') return verify(rest);
+  if (command === 'ledger' && sub === 'unreported') return unreportedCommand(rest);
   if (command === 'settle') return settleCommand([sub, ...rest].filter((x): x is string => x !== undefined));
   return usage(command === undefined || command === '--help' ? 0 : 2);
 }

@@ -307,6 +307,7 @@ function deferredLedger(opening: Promise<Ledger>): Ledger {
     closeAbandoned: async (...a) => (await opening).closeAbandoned?.(...a) ?? [],
     kioskLeft: async (...a) => (await opening).kioskLeft?.(...a),
     closeUnreported: async (...a) => (await opening).closeUnreported?.(...a) ?? [],
+    listUnreported: async (page) => (await opening).listUnreported?.(page) ?? { total: 0, needingAction: 0, ...page, items: [] },
     lateOutcome: async (r) => {
       const l = await opening;
       if (!l.lateOutcome) throw new KonbiniError('ISSUANCE_UNKNOWN', { reason: 'no-late-reports' });

@@ -55,6 +55,34 @@ export interface LateOutcomeResult {
   record: LedgerRecord;
 }
 
+/**
+ * An issuance closed failed (not charged) because its kiosk left holding the
+ * delivered document and never reported within the grace period. Ids and times
+ * only. A late "printed" report after the closing (`lateReportAt`, with the copies
+ * the kiosk says it printed) is the one needing action: a sheet went out uncharged.
+ */
+export interface UnreportedIssuance {
+  issuanceId: string;
+  kioskId: string;
+  /** The city of the issuance, from its ledger record (null if the ledger lacks it). */
+  cityCode: string | null;
+  closedAt: string;
+  lateReportAt: string | null;
+  lateCopiesPrinted: number | null;
+}
+
+/** One page of the operator's list, newest closed first, with the counts over all of it. */
+export interface UnreportedPage {
+  total: number;
+  /** How many of all (not only this page) have a late "printed" report. */
+  needingAction: number;
+  limit: number;
+  offset: number;
+  items: UnreportedIssuance[];
+}
+
+export const UNREPORTED_PAGE_MAX = 500;
+
 export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'deliveredAt' | 'outcomeAt'>;
 
 export interface Ledger {
@@ -88,6 +116,8 @@ export interface Ledger {
    * LATE_OUTCOME_CONFLICT (recorded otherwise already), MESSAGE_OUT_OF_ORDER (never delivered).
    */
   lateOutcome?(r: LateOutcome): Promise<LateOutcomeResult>;
+  /** The issuances `closeUnreported` closed, newest first, a page at a time (the operator's list). */
+  listUnreported?(page: { limit: number; offset: number }): Promise<UnreportedPage>;
   /** Release connections (no-op in memory). */
   close?(): Promise<void>;
 }
@@ -106,7 +136,7 @@ export class MemoryLedger implements Ledger {
   /** Delivered issuances whose kiosk left without a report: when it left. */
   private readonly left = new Map<string, Date>();
   /** Closed failed without a report although a document had been delivered. */
-  private readonly unreported = new Set<string>();
+  private readonly unreported = new Map<string, { closedAt: string; lateReportAt: string | null; lateCopiesPrinted: number | null }>();
 
   async begin(r: LedgerStart): Promise<void> {
     if (this.records.has(r.issuanceId)) throw new KonbiniError('INTERNAL', { reason: 'duplicate-issuance', issuanceId: r.issuanceId });
@@ -148,7 +178,7 @@ export class MemoryLedger implements Ledger {
       this.left.delete(id);
       const rec = this.records.get(id);
       if (rec?.outcome !== 'delivered') continue;
-      this.unreported.add(id);
+      this.unreported.set(id, { closedAt: now.toISOString(), lateReportAt: null, lateCopiesPrinted: null });
       out.push(await this.outcome(id, 'failed', 0, now));
     }
     return out;
@@ -156,10 +186,25 @@ export class MemoryLedger implements Ledger {
 
   async lateOutcome(r: LateOutcome): Promise<LateOutcomeResult> {
     const rec = this.must(r.issuanceId);
-    const final = checkLate(rec, r, this.unreported.has(r.issuanceId));
+    const closed = this.unreported.get(r.issuanceId);
+    const final = checkLate(rec, r, closed !== undefined);
+    if (final?.status === 'expired' && closed) Object.assign(closed, { lateReportAt: closed.lateReportAt ?? r.at.toISOString(), lateCopiesPrinted: r.copiesPrinted });
     if (final) return final;
     this.left.delete(r.issuanceId);
     return { status: 'recorded', record: await this.outcome(r.issuanceId, r.outcome, r.copiesPrinted, r.at) };
+  }
+
+  async listUnreported(page: { limit: number; offset: number }): Promise<UnreportedPage> {
+    const all = [...this.unreported]
+      .map(([issuanceId, u]) => ({ issuanceId, kioskId: this.records.get(issuanceId)!.kioskId, cityCode: this.records.get(issuanceId)!.cityCode, ...u }))
+      .sort((a, b) => b.closedAt.localeCompare(a.closedAt) || b.issuanceId.localeCompare(a.issuanceId));
+    return {
+      total: all.length,
+      needingAction: all.filter((u) => u.lateReportAt !== null).length,
+      limit: page.limit,
+      offset: page.offset,
+      items: all.slice(page.offset, page.offset + page.limit),
+    };
   }
 
   private must(issuanceId: string): LedgerRecord {

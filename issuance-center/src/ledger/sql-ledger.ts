@@ -2,7 +2,17 @@ import { KonbiniError, type CertType } from '@konbini/protocol';
 import { GENESIS_HASH, recordFields, recordHash, verifyChain, type ChainedRecord, type VerifyReport } from './chain.js';
 import { openDb, retryLostConnection, type DbConfig, type Queryable, type SqlDb } from './db.js';
 import { settle, settlementRows, type CommissionRates, type Settlement } from './settlement.js';
-import { chargeFor, checkLate, type CityNotice, type LateOutcome, type LateOutcomeResult, type Ledger, type LedgerRecord, type LedgerStart } from './ledger.js';
+import {
+  chargeFor,
+  checkLate,
+  type CityNotice,
+  type LateOutcome,
+  type LateOutcomeResult,
+  type Ledger,
+  type LedgerRecord,
+  type LedgerStart,
+  type UnreportedPage,
+} from './ledger.js';
 
 /** Any constant: the key of the advisory lock that serialises schema setup across instances. */
 const MIGRATION_LOCK = 7_444_001;
@@ -265,6 +275,40 @@ export class SqlLedger implements Ledger {
       lateReportAt: iso(r.late_report_at),
       lateCopiesPrinted: r.late_copies_printed === null ? null : Number(r.late_copies_printed),
     }));
+  }
+
+  /**
+   * The operator's list: newest closed first, a page at a time, with the city from
+   * the ledger record (the closing wrote one in the same transaction). Read in one
+   * snapshot, so the counts and the page agree.
+   */
+  async listUnreported(page: { limit: number; offset: number }): Promise<UnreportedPage> {
+    return this.db.transaction(async (q) => {
+      if (this.db.kind === 'postgres') await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      const counts = (await q.query('SELECT count(*) AS total, count(late_report_at) AS late FROM ledger_unreported')).rows[0];
+      const rows = (
+        await q.query(
+          `SELECT u.issuance_id, u.kiosk_id, r.city_code, u.closed_at, u.late_report_at, u.late_copies_printed
+           FROM ledger_unreported u LEFT JOIN ledger_record r ON r.issuance_id = u.issuance_id
+           ORDER BY u.closed_at DESC, u.issuance_id DESC LIMIT $1 OFFSET $2`,
+          [page.limit, page.offset],
+        )
+      ).rows;
+      return {
+        total: Number(counts?.total ?? 0),
+        needingAction: Number(counts?.late ?? 0),
+        limit: page.limit,
+        offset: page.offset,
+        items: rows.map((r) => ({
+          issuanceId: String(r.issuance_id),
+          kioskId: String(r.kiosk_id),
+          cityCode: r.city_code === null || r.city_code === undefined ? null : String(r.city_code),
+          closedAt: iso(r.closed_at)!,
+          lateReportAt: iso(r.late_report_at),
+          lateCopiesPrinted: r.late_copies_printed === null ? null : Number(r.late_copies_printed),
+        })),
+      };
+    });
   }
 
   async get(issuanceId: string): Promise<LedgerRecord | undefined> {

@@ -3,7 +3,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KonbiniError } from '@konbini/protocol';
 import type { SqlDb } from '../ledger/db.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { UNREPORTED_PAGE_MAX, type Ledger } from '../ledger/ledger.js';
 import { settlementCsv, type Settlement } from '../ledger/settlement.js';
 import type { CityDirectory } from '../routing/directory.js';
 import { isOpen, STANDARD_HOURS } from '../routing/service-hours.js';
@@ -54,6 +54,14 @@ function cookieOf(req: FastifyRequest): string | undefined {
     if (k === COOKIE) return v.join('=');
   }
   return undefined;
+}
+
+/** A paging parameter: absent is the default; anything but a whole number in range is refused. */
+function pageNumber(raw: string | undefined, fallback: number, min: number, max: number, reason: string): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) throw new KonbiniError('MESSAGE_INVALID', { reason });
+  return n;
 }
 
 const loginBody = {
@@ -206,6 +214,22 @@ export function operatorConsole(opts: ConsoleOptions, deps: ConsoleDeps) {
       return s;
     } catch (err) {
       return fail(reply, err, `operator:${name}`, 'settlement', `month:${month.slice(0, 7)}`);
+    }
+  });
+
+  // Issuances closed failed (not charged) after their kiosk left unreported; those
+  // with a late "printed" report need action: a sheet went out uncharged. Ids only.
+  app.get<{ Querystring: { limit?: string; offset?: string } }>('/api/unreported', async (req, reply) => {
+    const name = await operator(req, reply, 'unreported-view');
+    if (!name) return;
+    try {
+      const limit = pageNumber(req.query.limit, 50, 1, UNREPORTED_PAGE_MAX, 'limit');
+      const offset = pageNumber(req.query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
+      if (!deps.ledger.listUnreported) throw new KonbiniError('INTERNAL', { reason: 'no-unreported-list' });
+      const page = await deps.ledger.listUnreported({ limit, offset });
+      return { ...page, items: page.items.map((u) => ({ ...u, needsAction: u.lateReportAt !== null })) };
+    } catch (err) {
+      return fail(reply, err, `operator:${name}`, 'unreported-view');
     }
   });
 
