@@ -15,12 +15,17 @@ export interface Queryable {
   /** The replica's data key once unlocked (crypto/replica-keys.ts); the same on the Db and its transactions. */
   readonly keys?: ReplicaKeys;
   /**
-   * `COPY <table> (<columns>) FROM STDIN` with `data` in COPY's text format (bulk
-   * loads). Inside a transaction it is part of it: a refused row aborts the whole
+   * `COPY <table> (<columns>) FROM STDIN [WITH (FORMAT binary)]` with `data` in that
+   * format (bulk loads). Inside a transaction it is part of it: a refused row aborts the whole
    * transaction. PGlite reads it as COPY FROM '/dev/blob', a server through the
    * COPY protocol (pg-copy-streams). Absent where a Queryable cannot COPY.
    */
   copyFrom?(sql: string, data: Buffer): Promise<void>;
+  /**
+   * The COPY format this backend loads fastest (copyFrom takes both: the SQL says
+   * which, `WITH (FORMAT binary)`); 'text' when absent.
+   */
+  readonly copyFormat?: 'text' | 'binary';
 }
 
 /** `COPY … FROM STDIN` as PGlite reads it: the data comes as a blob. */

@@ -23,6 +23,8 @@ function queryable(client: pg.PoolClient, keys: ReplicaKeys): Queryable {
       // the COPY protocol: rows streamed, parsed by the server as they arrive
       await pipeline(Readable.from([data]), client.query(copyFromStdin(sql)));
     },
+    // raw envelopes instead of hex that the server decodes again (BENCHMARKS.md, "Sync")
+    copyFormat: 'binary',
   };
 }
 

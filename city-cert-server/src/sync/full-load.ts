@@ -6,7 +6,8 @@ import { cipherOf } from '../crypto/replica-keys.js';
 import { availableParallelism } from 'node:os';
 import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS } from '../replica/sealed-fields.js';
 import { enqueueFullLoadLinks } from '../outbox/schema.js';
-import { COPY_SQL, fieldOfColumn, type RowKind } from './load-rows.js';
+import { COPY_BINARY_SQL, COPY_SQL, fieldOfColumn, type ChunkFormat, type RowKind } from './load-rows.js';
+import { DATE_OUT_OF_RANGE, storableDate } from './copy-binary.js';
 import { inlineEncoder, workerEncoder, type ChunkEncoder } from './seal-workers.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
 import { jsonLines, LineTooLong } from './jsonl.js';
@@ -54,6 +55,8 @@ export interface FullLoadOptions {
    * 'insert': INSERT … SELECT FROM jsonb_to_recordset($1), the statements the fixtures load uses.
    */
   method?: 'copy' | 'insert';
+  /** COPY's format: default the backend's (Queryable.copyFormat: binary on a PostgreSQL server, text on PGlite). */
+  copyFormat?: 'text' | 'binary';
   /** Threads sealing rows besides the one reading the file (0: none); default 2 with 4 cores or more, else none. */
   sealThreads?: number;
   /** Rows into the file before those threads start (default 20,000; a small load is faster without them). */
@@ -215,7 +218,9 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         const cipher = cipherOf(tx);
         const method = options.method ?? (tx.copyFrom ? 'copy' : 'insert');
         if (method === 'copy' && !tx.copyFrom) throw new Error('this database cannot COPY');
-        const format = method === 'copy' ? 'copy' : 'json';
+        const binary = (options.copyFormat ?? tx.copyFormat ?? 'text') === 'binary';
+        const format: ChunkFormat = method === 'copy' ? (binary ? 'copy-binary' : 'copy') : 'json';
+        const copySql = binary ? COPY_BINARY_SQL : COPY_SQL;
         let encoder: ChunkEncoder = inlineEncoder(cipher);
         const errors: RowError[] = [];
         const fail = (e: RowError[]) => {
@@ -248,7 +253,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
           }
           if (dbError) return;
           try {
-            if (method === 'copy') await tx.copyFrom!(COPY_SQL[place.kind], typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+            if (method === 'copy') await tx.copyFrom!(copySql[place.kind], typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
             else await tx.query(INSERT[place.kind], [data]);
           } catch (err) {
             dbError ??= dbRowError(err, place) ?? err;
@@ -326,7 +331,13 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
               }
               const kind = type as RowKind;
               const e = CHECKS[kind](line, row);
-              for (const f of DATES[kind]) if (typeof row[f] === 'string' && !isValidDate(row[f] as string)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+              for (const f of DATES[kind]) {
+                const v = row[f];
+                if (typeof v !== 'string') continue;
+                if (!isValidDate(v)) e.push({ line, field: `/${f}`, reason: 'not a calendar date' });
+                // binary COPY sends day numbers, so the server's date input no longer refuses what it cannot store: refused here, as it reported it
+                else if (!storableDate(v)) e.push({ line, field: `/${f}`, reason: `a value the database cannot store (SQLSTATE ${DATE_OUT_OF_RANGE}: there is no year 0)` });
+              }
               if (kind === 'seal' && !e.length) {
                 const png = checkPngField(line, '/imagePng', row.imagePng);
                 if (png) e.push(png);

@@ -1,16 +1,18 @@
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import { sealGroup, sealHouseholdRow, sealResidentRow, sealSealImage } from '../replica/sealed-fields.js';
+import { CopyBinaryWriter } from './copy-binary.js';
 
 /*
  * The rows of a full load as the database takes them, personal fields sealed
- * (replica/sealed-fields.ts): COPY's text format (the default, both backends), or the
- * JSON array the jsonb_to_recordset INSERTs read (kept to compare, and for a
- * Queryable that cannot COPY). Pure and synchronous: it runs on the main thread or
+ * (replica/sealed-fields.ts): COPY's binary format (copy-binary.ts; a PostgreSQL
+ * server), COPY's text format (PGlite), or the JSON array the jsonb_to_recordset
+ * INSERTs read (kept to compare, and for a Queryable that cannot COPY). Pure and synchronous: it runs on the main thread or
  * in the sealing workers (seal-workers.ts) on the lines of a chunk already checked.
  */
 
 export type RowKind = 'household' | 'resident' | 'card-link' | 'seal';
-export type ChunkFormat = 'copy' | 'json';
+/** 'copy': COPY text; 'copy-binary': COPY binary (COPY_BINARY_SQL); 'json': the INSERTs' array. */
+export type ChunkFormat = 'copy' | 'copy-binary' | 'json';
 
 /** Column list of each COPY, in the order encodeCopy writes the fields; the JSON field each column comes from. */
 const COLUMNS: Record<RowKind, [column: string, field: string][]> = {
@@ -30,6 +32,11 @@ export const COPY_SQL: Record<RowKind, string> = Object.fromEntries(
   (Object.keys(COLUMNS) as RowKind[]).map((k) => [k, `COPY ${TABLE[k]} (${COLUMNS[k].map(([c]) => c).join(', ')}) FROM STDIN`]),
 ) as Record<RowKind, string>;
 
+/** The same COPY in binary format (copy-binary.ts): the same columns, in the same order. */
+export const COPY_BINARY_SQL: Record<RowKind, string> = Object.fromEntries(
+  (Object.keys(COPY_SQL) as RowKind[]).map((k) => [k, `${COPY_SQL[k]} WITH (FORMAT binary)`]),
+) as Record<RowKind, string>;
+
 /** The file's field for a column named in a COPY error (`/birthDate`), or '' when unknown. */
 export function fieldOfColumn(kind: RowKind, column: string | undefined): string {
   const f = COLUMNS[kind].find(([c]) => c === column)?.[1];
@@ -39,14 +46,14 @@ export function fieldOfColumn(kind: RowKind, column: string | undefined): string
 const NULL = '\\N';
 const SPECIAL = /[\\\t\n\r]/;
 /** A clear text value in COPY text format (backslash, tab, newline and CR escaped). */
-function text(v: unknown): string {
+export function text(v: unknown): string {
   if (v === null || v === undefined) return NULL;
   const s = String(v);
   if (!SPECIAL.test(s)) return s;
   return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
 /** A bytea value (an envelope) in COPY text format: hex, its backslash escaped. */
-const bytea = (b: Buffer | null): string => (b ? `\\\\x${b.toString('hex')}` : NULL);
+export const bytea = (b: Buffer | null): string => (b ? `\\\\x${b.toString('hex')}` : NULL);
 
 function residentCopy(cipher: FieldCipher, r: Record<string, unknown>): string {
   const id = String(r.id);
@@ -65,10 +72,42 @@ function copyLine(cipher: FieldCipher, kind: RowKind, r: Record<string, unknown>
       return residentCopy(cipher, r);
     case 'card-link':
       return `${text(String(r.serial).toLowerCase())}\t${text(r.residentId)}\t${text(r.validFrom)}`;
-    case 'seal': {
-      const png = r.imagePng === undefined || r.imagePng === null || r.imagePng === '' ? null : cipher.seal('seal_registrations', 'image_png', String(r.residentId), Buffer.from(String(r.imagePng), 'base64'));
-      return [text(r.residentId), text(r.sealNumber), bytea(png), text(r.status ?? 'active'), text(r.registeredOn), text(r.abolishedOn)].join('\t');
+    case 'seal':
+      return [text(r.residentId), text(r.sealNumber), bytea(sealImage(cipher, r)), text(r.status ?? 'active'), text(r.registeredOn), text(r.abolishedOn)].join('\t');
+  }
+}
+
+/** The 印影 envelope, or null when the row has no image. */
+function sealImage(cipher: FieldCipher, r: Record<string, unknown>): Buffer | null {
+  return r.imagePng === undefined || r.imagePng === null || r.imagePng === ''
+    ? null
+    : cipher.seal('seal_registrations', 'image_png', String(r.residentId), Buffer.from(String(r.imagePng), 'base64'));
+}
+
+/** One row in COPY binary format: the columns of COLUMNS[kind], as copyLine writes them in text. */
+function binaryRow(w: CopyBinaryWriter, cipher: FieldCipher, kind: RowKind, r: Record<string, unknown>): void {
+  const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+  const date = (v: unknown) => (typeof v === 'string' ? v : null);
+  switch (kind) {
+    case 'household': {
+      const id = String(r.id);
+      w.row(3).text(id).bytea(cipher.sealText('households', 'address', id, String(r.address))).text(str(r.headId));
+      return;
     }
+    case 'resident': {
+      const id = String(r.id);
+      w.row(10).text(id).text(str(r.householdId))
+        .bytea(sealGroup(cipher, 'names', id, r)).bytea(sealGroup(cipher, 'attributes', id, r))
+        .date(date(r.residentSince)).date(date(r.addressSince)).date(date(r.notifiedOn))
+        .text(str(r.status)).textArray(Array.isArray(r.flags) ? (r.flags as string[]) : []).date(date(r.removedOn));
+      return;
+    }
+    case 'card-link':
+      w.row(3).text(String(r.serial).toLowerCase()).text(str(r.residentId)).date(date(r.validFrom));
+      return;
+    case 'seal':
+      w.row(6).text(str(r.residentId)).text(str(r.sealNumber)).bytea(sealImage(cipher, r))
+        .text(str(r.status ?? 'active')).date(date(r.registeredOn)).date(date(r.abolishedOn));
   }
 }
 
@@ -85,15 +124,23 @@ function jsonRow(cipher: FieldCipher, kind: RowKind, row: Record<string, unknown
 }
 
 /**
- * The checked lines of one chunk (all of one kind), sealed and encoded: COPY text
- * (one line per row, as the bytes COPY takes) or a JSON array. `rows` are the lines already parsed (the
+ * The checked lines of one chunk (all of one kind), sealed and encoded: COPY binary or
+ * text (the bytes COPY takes) or a JSON array. `rows` are the lines already parsed (the
  * calling thread has them); a worker thread parses the lines again.
  */
-export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: 'copy', lines: readonly string[], rows?: readonly Record<string, unknown>[]): Buffer;
+export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: 'copy' | 'copy-binary', lines: readonly string[], rows?: readonly Record<string, unknown>[]): Buffer;
 export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: ChunkFormat, lines: readonly string[], rows?: readonly Record<string, unknown>[]): string | Buffer;
 export function encodeChunk(cipher: FieldCipher, kind: RowKind, format: ChunkFormat, lines: readonly string[], rows?: readonly Record<string, unknown>[]): string | Buffer {
   const row = (i: number) => rows?.[i] ?? (JSON.parse(lines[i]!) as Record<string, unknown>);
   if (format === 'json') return `[${lines.map((l, i) => jsonRow(cipher, kind, row(i), l)).join(',')}]`;
+  if (format === 'copy-binary') {
+    // the lines' length is about the rows' size (envelopes and images raw, base64 and JSON gone); the writer grows past it
+    let size = 64;
+    for (const l of lines) size += l.length;
+    const w = new CopyBinaryWriter(size + (size >> 1));
+    for (let i = 0; i < lines.length; i++) binaryRow(w, cipher, kind, row(i));
+    return w.finish();
+  }
   let out = '';
   for (let i = 0; i < lines.length; i++) out += `${copyLine(cipher, kind, row(i))}\n`;
   // the bytes COPY takes, made here: in a sealing thread this conversion (a few MB per chunk) is off the main thread too

@@ -18,8 +18,8 @@ parentPort!.on('message', (req: { id: number; kind: RowKind; format: ChunkFormat
     // no value in the message: the chunk was checked, so this is a bug, not bad input
     reply = { id: req.id, error: (err as Error).name ?? 'error' };
   }
-  // COPY bytes move to the main thread without a copy when they own their memory (not Buffer's shared pool)
+  // COPY bytes move to the main thread without a copy when they own their memory (not Buffer's shared pool, whose blocks are poolSize bytes)
   const out = 'out' in reply ? reply.out : null;
-  const own = Buffer.isBuffer(out) && out.byteOffset === 0 && out.buffer.byteLength === out.length;
+  const own = Buffer.isBuffer(out) && (out.buffer.byteLength > Buffer.poolSize || (out.byteOffset === 0 && out.buffer.byteLength === out.length));
   parentPort!.postMessage(reply, own ? [out.buffer as ArrayBuffer] : []);
 });
