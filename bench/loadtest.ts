@@ -7,7 +7,16 @@
  * HMAC, document hash) before printing, and the text (pdftotext, a tool nobody
  * here wrote) names the card holder and nobody else.
  *
- *   npm run loadtest -- --kiosks 20 --issuances 200 [--json] [--profile DIR]
+ *   npm run loadtest -- --kiosks 20 --issuances 200 [--centres K] [--city-workers W] [--sync]
+ *     [--pg postgres://postgres@127.0.0.1:5432] [--json] [--profile DIR]
+ *
+ * `--centres K` / `--city-workers W`: K centre instances and W workers per city on one
+ * PostgreSQL server (docs/DEPLOYMENT.md; scripts/start.mjs with KONBINI_PG), in
+ * databases this run creates and drops; kiosk k talks to centre k mod K, the centre
+ * reaches a city's workers through a TCP balancer. `--pg` alone: the same on one
+ * instance each. `--sync`: while the kiosks issue, each city's core system sends 転居
+ * batches (address changes of every household in turn, the card holders' included)
+ * to the city's POST /v1/sync/delta every 250 ms, over mutual TLS as lgwan-juki-core-<code>.
  *
  * Every sheet is checked with pdftotext after the timed window (the checker is not
  * part of the stack; `--check-during` checks as the sheets come, as before).
@@ -20,6 +29,9 @@
  * `misdelivered=<count>`. Exit status 1 when anything was misdelivered.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import pg from 'pg';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,15 +50,28 @@ const ROOT = resolve(import.meta.dirname, '..');
 const PKI = join(ROOT, 'var/pki');
 const FIXTURES = join(ROOT, 'var/fixtures');
 
-const { values } = parseArgs({
-  options: {
-    kiosks: { type: 'string', default: '10' },
-    issuances: { type: 'string', default: '100' },
-    json: { type: 'boolean', default: false },
-    profile: { type: 'string' },
-    'check-during': { type: 'boolean', default: false },
-  },
-});
+const USAGE = 'usage: npm run loadtest -- --kiosks N --issuances M [--centres K] [--city-workers W] [--sync] [--pg URL] [--json]\n';
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        kiosks: { type: 'string', default: '10' },
+        issuances: { type: 'string', default: '100' },
+        json: { type: 'boolean', default: false },
+        profile: { type: 'string' },
+        'check-during': { type: 'boolean', default: false },
+        centres: { type: 'string', default: '1' },
+        'city-workers': { type: 'string', default: '1' },
+        sync: { type: 'boolean', default: false },
+        pg: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    // an unknown option, or a value that looks like one (--kiosks -1)
+    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
 const PROFILE = values.profile ? resolve(values.profile) : undefined;
 if (PROFILE) {
   mkdirSync(PROFILE, { recursive: true });
@@ -65,10 +90,15 @@ if (PROFILE) {
 }
 const KIOSKS = Number(values.kiosks);
 const ISSUANCES = Number(values.issuances);
-if (!(KIOSKS >= 1) || !(ISSUANCES >= 1)) {
-  process.stderr.write('usage: npm run loadtest -- --kiosks N --issuances M [--json]\n');
+const CENTRES = Number(values.centres);
+const CITY_WORKERS = Number(values['city-workers']);
+if (!(KIOSKS >= 1) || !(ISSUANCES >= 1) || !Number.isInteger(CENTRES) || CENTRES < 1 || CENTRES > 16 || !Number.isInteger(CITY_WORKERS) || CITY_WORKERS < 1 || CITY_WORKERS > 16) {
+  process.stderr.write(USAGE);
   process.exit(2);
 }
+// Several processes per role share a PostgreSQL server; PGlite directories belong to one process.
+const PG = values.pg ?? (CENTRES > 1 || CITY_WORKERS > 1 ? 'postgres://postgres@127.0.0.1:5432' : undefined);
+const PG_PREFIX = `konbini_load_${randomBytes(4).toString('hex')}`;
 
 const manifest = JSON.parse(readFileSync(join(PKI, 'manifest.json'), 'utf8')) as { certs: Record<string, { cert: string; key: string }> };
 const pem = (name: string, part: 'cert' | 'key') => readFileSync(join(PKI, manifest.certs[name]![part]), 'utf8');
@@ -96,7 +126,15 @@ function holderOf(card: CardProfile): { name: string; others: string[] } {
 }
 
 /** Start the stack as separate processes; resolves with the centre URL and a stopper. */
-async function startServices(state: string): Promise<{ centreUrl: string; origin: string; child: ChildProcess; readyMs: number }> {
+interface Services {
+  /** Every centre instance's kiosk line, in start order. */
+  centres: { url: string; origin: string }[];
+  /** Each city's LGWAN endpoint (its balancer when it has several workers). */
+  cities: Map<string, number>;
+  child: ChildProcess;
+  readyMs: number;
+}
+async function startServices(state: string): Promise<Services> {
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, 'scripts/start.mjs')], {
     cwd: ROOT,
@@ -104,6 +142,7 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
     // issues about once a minute, these as fast as they can.
     env: stackEnv(state, {
       KONBINI_KIOSK_RATE: '1000000,1000000',
+      ...(PG ? { KONBINI_PG: PG, KONBINI_PG_PREFIX: PG_PREFIX, KONBINI_CENTRES: String(CENTRES), KONBINI_CITY_WORKERS: String(CITY_WORKERS) } : {}),
       ...(PROFILE
         ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${join(ROOT, 'bench/cpu-profile-preload.mjs')}`.trim(), KONBINI_CPU_PROFILE_DIR: PROFILE }
         : {}),
@@ -125,8 +164,89 @@ async function startServices(state: string): Promise<{ centreUrl: string; origin
       }
     }, 50);
   });
-  const m = /centre \(kiosk line\): wss:\/\/127\.0\.0\.1:(\d+)\/v1\/kiosk/.exec(out)!;
-  return { centreUrl: `wss://localhost:${m[1]}/v1/kiosk`, origin: `wss://localhost:${m[1]}`, child, readyMs: performance.now() - started };
+  const centres = [...out.matchAll(/^centre(?: \d+)? \(kiosk line\): wss:\/\/127\.0\.0\.1:(\d+)\/v1\/kiosk/gm)].map((m) => ({
+    url: `wss://localhost:${m[1]}/v1/kiosk`,
+    origin: `wss://localhost:${m[1]}`,
+  }));
+  const cities = new Map([...out.matchAll(/^city (\d{6}): https:\/\/127\.0\.0\.1:(\d+) /gm)].map((m) => [m[1]!, Number(m[2])] as const));
+  if (centres.length !== CENTRES) throw new Error(`expected ${CENTRES} centre instances, the stack printed:\n${out}`);
+  return { centres, cities, child, readyMs: performance.now() - started };
+}
+
+/** Drop the databases a --pg run created (the stack has stopped). */
+async function dropDatabases(): Promise<void> {
+  if (!PG) return;
+  const admin = new pg.Client({ connectionString: `${PG}/postgres` });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${PG_PREFIX}\\_%`]);
+    for (const { datname } of rows) await admin.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * The city's core system during the run (--sync): 転居 batches of ten changes every
+ * 250 ms, every household in turn (the card holders' too), each address toggled
+ * between its own and the next 番地, so every batch changes what the next
+ * certificate of that household prints. Counts what the city applied and refused.
+ */
+function syncCity(code: string, port: number, sent: { applied: number; batches: number; refused: Map<string, number> }): { stop: () => Promise<void> } {
+  const d = datasets.get(code)!;
+  const juki = `lgwan-juki-core-${code}`;
+  const tls = { key: pem(juki, 'key'), cert: pem(juki, 'cert'), ca: pem('lgwan-ca', 'cert') };
+  const post = (body: string) =>
+    new Promise<{ status: number; body: { lastSeq?: number; applied?: number; code?: string } }>((res, rej) => {
+      const req = request(
+        { host: '127.0.0.1', servername: 'localhost', port, path: '/v1/sync/delta', method: 'POST', ...tls, headers: { 'content-type': 'application/x-ndjson' } },
+        (r) => {
+          let text = '';
+          r.setEncoding('utf8');
+          r.on('data', (c) => (text += c));
+          r.on('end', () => res({ status: r.statusCode ?? 0, body: JSON.parse(text) }));
+        },
+      );
+      req.on('error', rej);
+      req.end(body);
+    });
+  const batch = (id: string, changes: object[], lastSeq: number) =>
+    [
+      JSON.stringify({ type: 'header', format: 'konbini-delta', version: 1, cityCode: code, batchId: id }),
+      ...changes.map((c) => JSON.stringify(c)),
+      JSON.stringify({ type: 'end', count: changes.length, lastSeq }),
+    ].join('\n') + '\n';
+  const bumped = (address: string) => address.replace(/(\d+)号$/, (_m, n: string) => `${Number(n) + 1}号`);
+  let stopped = false;
+  const done = (async () => {
+    // A heartbeat first: the replica says where its sequence is.
+    const hb = await post(batch(`load-${code}-hb`, [], 0));
+    let seq = hb.body.lastSeq ?? 0;
+    let h = 0;
+    let round = 0;
+    const today = new Date().toISOString().slice(0, 10);
+    while (!stopped) {
+      const changes = Array.from({ length: 10 }, () => {
+        const household = d.households[h++ % d.households.length]!;
+        const toggled = Math.floor((h - 1) / d.households.length) % 2 === 1;
+        return { type: 'change', seq: ++seq, kind: 'address-change', notifiedOn: today, householdId: household.id, address: toggled ? household.address : bumped(household.address), effectiveOn: today };
+      });
+      const r = await post(batch(`load-${code}-${++round}`, changes, seq)).catch((err: Error) => ({ status: 0, body: { code: err.message } }));
+      sent.batches++;
+      if (r.status === 200) sent.applied += r.body.applied ?? 0;
+      else {
+        sent.refused.set(r.body.code ?? String(r.status), (sent.refused.get(r.body.code ?? String(r.status)) ?? 0) + 1);
+        seq -= changes.length; // not applied: the same numbers again next time
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await done;
+    },
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -162,7 +282,10 @@ function checkText(file: string, expect: { name: string; others: string[] }): Pr
 
 async function main(): Promise<void> {
   const state = mkdtempSync(join(tmpdir(), 'konbini-load-'));
-  const services = await startServices(state);
+  const services = await startServices(state).catch(async (err: unknown) => {
+    await dropDatabases();
+    throw err;
+  });
   const stop = () => {
     try {
       process.kill(-services.child.pid!, 'SIGINT');
@@ -172,7 +295,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => {
     stop();
-    process.exit(130);
+    // the stack first (it holds connections to the databases), then its databases
+    const gone = services.child.exitCode !== null ? Promise.resolve() : new Promise((r) => services.child.once('exit', r));
+    void gone.then(dropDatabases).finally(() => process.exit(130));
   });
 
   let next = 0;
@@ -182,6 +307,9 @@ async function main(): Promise<void> {
   const deferred: (() => Promise<void>)[] = [];
   let printed = 0;
   let misdelivered = 0;
+  const synced = { applied: 0, batches: 0, refused: new Map<string, number>() };
+  const byCentre = services.centres.map(() => 0);
+  const syncers = values.sync ? [...services.cities].map(([code, port]) => syncCity(code, port, synced)) : [];
   const t0 = performance.now();
 
   async function kiosk(k: number): Promise<void> {
@@ -189,6 +317,7 @@ async function main(): Promise<void> {
     const kioskId = tlsName.slice('kiosk-'.length);
     const tls: CentreTls = { key: pem(tlsName, 'key'), cert: pem(tlsName, 'cert'), ca: pem('kiosk-line-ca', 'cert') };
     const card = cards[k % cards.length]!;
+    const line = services.centres[k % services.centres.length]!;
     const expect = holderOf(card);
     const tray = join(state, `tray-${k}`);
     const printer = new TrayPrinter(join(state, `spool-${k}`), tray);
@@ -196,7 +325,7 @@ async function main(): Promise<void> {
     const connect = async (): Promise<CentreConnection> => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await CentreConnection.connect(services.centreUrl, tls, 60_000);
+          return await CentreConnection.connect(line.url, tls, 60_000);
         } catch (err) {
           failures.set('CONNECT', (failures.get('CONNECT') ?? 0) + 1);
           if (attempt >= 5) throw err;
@@ -220,9 +349,10 @@ async function main(): Promise<void> {
         };
         const started = performance.now();
         try {
-          const result = await runIssuance({ kioskId, centreOrigin: services.origin }, reader, centre, printer, ui);
+          const result = await runIssuance({ kioskId, centreOrigin: line.origin }, reader, centre, printer, ui);
           latencies.push(performance.now() - started);
           printed++;
+          byCentre[k % services.centres.length]!++;
           const sheet = result.sheets[0]!;
           if (!sheet.endsWith(`${result.issuanceId}.pdf`)) misdelivered++;
           // pdftotext is a process per sheet: run after the timed window, so the
@@ -254,7 +384,17 @@ async function main(): Promise<void> {
     // A kiosk that cannot reach the centre at all stops (counted), the others go on.
     await Promise.all(Array.from({ length: KIOSKS }, (_, k) => kiosk(k).catch(() => failures.set('KIOSK_GAVE_UP', (failures.get('KIOSK_GAVE_UP') ?? 0) + 1))));
     const elapsed = (performance.now() - t0) / 1000;
+    await Promise.all(syncers.map((s) => s.stop()));
     await Promise.all([...checks, ...deferred.map((c) => c())]);
+    // Which city process rendered how many: its log's "issued" lines, read once the stack has stopped.
+    stop();
+    await new Promise((r) => (services.child.exitCode !== null ? r(null) : services.child.once('exit', r)));
+    const byCityProcess = Object.fromEntries(
+      readdirSync(join(state, 'log'))
+        .filter((f) => /^city-\d{6}(-\d+)?\.log$/.test(f))
+        .sort()
+        .map((f) => [f.slice(0, -4), readFileSync(join(state, 'log', f), 'utf8').split('\n').filter((l) => l.includes('"msg":"issued"')).length]),
+    );
     const sorted = latencies.sort((a, b) => a - b);
     const summary = {
       kiosks: KIOSKS,
@@ -267,12 +407,20 @@ async function main(): Promise<void> {
       p95: Math.round(percentile(sorted, 95)),
       p99: Math.round(percentile(sorted, 99)),
       readyMs: Math.round(services.readyMs),
+      centres: CENTRES,
+      cityWorkers: CITY_WORKERS,
+      database: PG ? `postgresql (${PG_PREFIX}_*, dropped)` : 'pglite',
+      byCentre,
+      byCityProcess,
+      ...(values.sync ? { deltasApplied: synced.applied, deltaBatches: synced.batches, deltaRefusals: Object.fromEntries(synced.refused) } : {}),
       misdelivered,
     };
     if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     const failedText = [...failures].map(([c, n]) => `${c}:${n}`).join(',') || '0';
     process.stdout.write(
-      `issuances=${ISSUANCES} printed=${printed} failed=${failedText} kiosks=${KIOSKS} throughput=${summary.throughput}/s ` +
+      `issuances=${ISSUANCES} printed=${printed} failed=${failedText} kiosks=${KIOSKS} centres=${CENTRES} city-workers=${CITY_WORKERS} ` +
+        (values.sync ? `deltas=${synced.applied} delta-refusals=${[...synced.refused].map(([c, n]) => `${c}:${n}`).join(',') || 0} ` : '') +
+        `throughput=${summary.throughput}/s ` +
         `p50=${summary.p50}ms p95=${summary.p95}ms p99=${summary.p99}ms misdelivered=${misdelivered}\n`,
     );
     process.exitCode = misdelivered > 0 ? 1 : 0;
@@ -280,6 +428,7 @@ async function main(): Promise<void> {
     stop();
     await new Promise((r) => (services.child.exitCode !== null ? r(null) : services.child.once('exit', r)));
     rmSync(state, { recursive: true, force: true });
+    await dropDatabases();
   }
 }
 

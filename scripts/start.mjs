@@ -10,10 +10,18 @@
 // KONBINI_KIOSK_SCREEN_PORT (7480), KONBINI_CONSOLE_PORT (7445), KONBINI_CENTRE_CITY_API_PORT (7446),
 // KONBINI_KOSEKI_PORT (7460: first city's koseki server), KONBINI_VERIFY_PORT (7470: first city's verify endpoint),
 // KONBINI_STATE_DIR (var: where run/, log/ and city-db/ go), KONBINI_KIOSK_ID (K0001).
+//
+// Several processes per role (docs/DEPLOYMENT.md), all on one PostgreSQL server:
+// KONBINI_PG=postgres://user@host:port puts each city's replica and the centre's
+// ledger in databases there (<KONBINI_PG_PREFIX>_city_<code>, <prefix>_centre;
+// prefix konbini; created when missing) instead of PGlite directories; then
+// KONBINI_CENTRES=K starts K centre instances and KONBINI_CITY_WORKERS=W starts W
+// workers per city behind a TCP balancer on the city's port.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { centreAllocatorEnv } from './allocator.mjs';
+import { startBalancer } from './tcp-balancer.mjs';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -32,11 +40,9 @@ const KIOSK_SCREEN_PORT = Number(process.env.KONBINI_KIOSK_SCREEN_PORT ?? 7480);
 const CONSOLE_PORT = Number(process.env.KONBINI_CONSOLE_PORT ?? 7445);
 const KOSEKI_BASE_PORT = Number(process.env.KONBINI_KOSEKI_PORT ?? 7460);
 const VERIFY_BASE_PORT = Number(process.env.KONBINI_VERIFY_PORT ?? 7470);
-// The cities start first and must know where the centre's city API (card links)
-// will be, so it needs a port before the centre runs: 0 picks a free one now.
-const CITY_API_PORT = await (async (wanted) => {
-  if (wanted !== 0) return wanted;
-  return new Promise((res, rej) => {
+/** A port free now: for a listener others must know before it starts, or that must keep its port across a restart. */
+const freePort = () =>
+  new Promise((res, rej) => {
     const probe = createServer();
     probe.once('error', rej);
     probe.listen(0, HOST, () => {
@@ -44,7 +50,45 @@ const CITY_API_PORT = await (async (wanted) => {
       probe.close(() => res(port));
     });
   });
-})(Number(process.env.KONBINI_CENTRE_CITY_API_PORT ?? 7446));
+// The cities start first and must know where the centre's city API (card links)
+// will be, so it needs a port before the centre runs: 0 picks a free one now.
+const CITY_API_PORT = await (async (wanted) => (wanted !== 0 ? wanted : freePort()))(Number(process.env.KONBINI_CENTRE_CITY_API_PORT ?? 7446));
+
+const PG = process.env.KONBINI_PG?.replace(/\/+$/, '');
+const PG_PREFIX = process.env.KONBINI_PG_PREFIX ?? 'konbini';
+const CENTRES = Number(process.env.KONBINI_CENTRES ?? 1);
+const CITY_WORKERS = Number(process.env.KONBINI_CITY_WORKERS ?? 1);
+for (const [name, n] of [['KONBINI_CENTRES', CENTRES], ['KONBINI_CITY_WORKERS', CITY_WORKERS]]) {
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    process.stderr.write(`start: ${name} must be a whole number from 1 to 16\n`);
+    process.exit(2);
+  }
+}
+if (!/^[a-z_][a-z0-9_]{0,40}$/.test(PG_PREFIX)) {
+  process.stderr.write('start: KONBINI_PG_PREFIX must be lower-case letters, digits and _ (a database name prefix)\n');
+  process.exit(2);
+}
+if (!PG && (CENTRES > 1 || CITY_WORKERS > 1)) {
+  // A PGlite directory belongs to one process: more than one per role needs a server.
+  process.stderr.write('start: several centre instances or city workers share a PostgreSQL server: set KONBINI_PG=postgres://user@host:port (docs/DEPLOYMENT.md)\n');
+  process.exit(2);
+}
+const pgDatabase = (name) => `${PG}/${PG_PREFIX}_${name}`;
+/** Create the stack's databases on KONBINI_PG when they are missing. */
+async function createDatabases(names) {
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: `${PG}/postgres` });
+  await admin.connect();
+  try {
+    for (const name of names) {
+      const db = `${PG_PREFIX}_${name}`;
+      const known = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db]);
+      if (known.rowCount === 0) await admin.query(`CREATE DATABASE "${db}"`);
+    }
+  } finally {
+    await admin.end();
+  }
+}
 
 let manifest;
 try {
@@ -67,6 +111,7 @@ const cities = cityFiles.map((f, i) => {
 });
 
 const children = [];
+const balancers = [];
 let stopping = false;
 
 /**
@@ -149,6 +194,7 @@ function stop(code = 0) {
   }, 5000);
   const exited = ({ child }) =>
     child.exitCode !== null || child.signalCode !== null ? null : new Promise((r) => child.once('exit', r));
+  for (const b of balancers) void b.close();
   Promise.all(children.map(exited)).then(() => {
     clearTimeout(deadline);
     console.log('stopped');
@@ -179,31 +225,57 @@ try {
     ),
   );
   kosekiUp.forEach((up, i) => console.log(`koseki ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${relative(process.cwd(), up.logPath)})`));
-  const cityUp = await Promise.all(
-    cities.map((c, i) =>
-      launch(`city-${c.code}`, [
-        'city-cert-server/bin/city-cert.js', 'serve',
-        '--dataset', c.dataset,
-        '--db', join(stateDir, 'city-db', c.code),
-        '--host', HOST, '--port', String(c.port),
-        '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
-        // documents are signed by the city's key in its SoftHSM2 token (setup: city-cert hsm init)
-        '--hsm', join(root, 'var/hsm'),
-        // card issue/revoke from the city's deltas go to the centre's card directory
-        '--centre-city-api', `https://localhost:${CITY_API_PORT}`, '--centre-cert', pki('lgwan-centre').cert,
-        // koseki types are made by the koseki server beside the koseki system, pinned
-        '--koseki-url', kosekiUp[i].url,
-        '--koseki-pin', manifest.certs[`lgwan-koseki-${c.code}`].sha256,
-        // the public verification endpoint (確認番号 + hash → authentic or not)
-        '--verify-port', String(VERIFY_BASE_PORT === 0 ? 0 : VERIFY_BASE_PORT + i),
-        '--render-workers', '2',
-      ]),
-    ),
-  );
+  if (PG) await createDatabases([...cities.map((c) => `city_${c.code}`), 'centre']);
+  const cityArgs = (c, i, w, port) => [
+    'city-cert-server/bin/city-cert.js', 'serve',
+    '--dataset', c.dataset,
+    '--db', PG ? pgDatabase(`city_${c.code}`) : join(stateDir, 'city-db', c.code),
+    '--host', HOST, '--port', String(port),
+    '--key', c.key, '--cert', c.cert, '--ca', pki('lgwan-ca').cert,
+    // documents are signed by the city's key in its SoftHSM2 token (setup: city-cert hsm init)
+    '--hsm', join(root, 'var/hsm'),
+    // card issue/revoke from the city's deltas go to the centre's card directory
+    '--centre-city-api', `https://localhost:${CITY_API_PORT}`, '--centre-cert', pki('lgwan-centre').cert,
+    // koseki types are made by the koseki server beside the koseki system, pinned
+    '--koseki-url', kosekiUp[i].url,
+    '--koseki-pin', manifest.certs[`lgwan-koseki-${c.code}`].sha256,
+    // 異動 batches from the city's core system (its client certificate: lgwan-juki-core-<code>)
+    '--sync-allow', `juki-core-${c.code}`,
+    // the public verification endpoint (確認番号 + hash → authentic or not); the first worker's
+    '--verify-port', String(w > 0 ? 0 : VERIFY_BASE_PORT === 0 ? 0 : VERIFY_BASE_PORT + i),
+    '--render-workers', '2',
+  ];
+  let cityUp;
+  if (CITY_WORKERS === 1) {
+    cityUp = await Promise.all(cities.map((c, i) => launch(`city-${c.code}`, cityArgs(c, i, 0, c.port))));
+  } else {
+    // Each worker keeps its port across a restart, so the balancer finds it again.
+    const workerPorts = await Promise.all(cities.map(() => Promise.all(Array.from({ length: CITY_WORKERS }, freePort))));
+    // The first worker of each city migrates and loads the dataset; the others then find it loaded.
+    const first = await Promise.all(cities.map((c, i) => launch(`city-${c.code}-1`, cityArgs(c, i, 0, workerPorts[i][0]))));
+    const rest = await Promise.all(
+      cities.flatMap((c, i) => workerPorts[i].slice(1).map((port, j) => launch(`city-${c.code}-${j + 2}`, cityArgs(c, i, j + 1, port)))),
+    );
+    [...first, ...rest].forEach((up) => console.log(`city worker: ${up.url} (pid ${up.pid}, log ${relative(process.cwd(), up.logPath)})`));
+    cityUp = await Promise.all(
+      cities.map(async (c, i) => {
+        const balancer = await startBalancer({ host: HOST, port: c.port, targets: workerPorts[i].map((port) => ({ host: HOST, port })) });
+        balancers.push(balancer);
+        return { url: `https://${HOST}:${balancer.port}`, pid: process.pid, logPath: `${CITY_WORKERS} workers`, get verifyUrl() { return first[i].verifyUrl; } };
+      }),
+    );
+  }
   cityUp.forEach((up, i) => {
     cities[i].port = portOf(up.url);
-    console.log(`city ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${relative(process.cwd(), up.logPath)})`);
+    console.log(`city ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${CITY_WORKERS === 1 ? relative(process.cwd(), up.logPath) : `${up.logPath} behind a balancer`})`);
   });
+  const juki = manifest.certs[`lgwan-juki-core-${cities[0].code}`];
+  if (juki) {
+    console.log(
+      `city ${cities[0].code} 異動 batches (core system): curl --cert ${relative(process.cwd(), join(pkiDir, juki.cert))} --key ${relative(process.cwd(), join(pkiDir, juki.key))} ` +
+        `--cacert ${relative(process.cwd(), pki('lgwan-ca').cert)} -H 'content-type: application/x-ndjson' --data-binary @deltas.jsonl https://localhost:${cities[0].port}/v1/sync/delta`,
+    );
+  }
 
   // The city certificates are pinned by the centre (fingerprint taken from `cert`).
   const centreConfig = {
@@ -228,7 +300,7 @@ try {
     ...(process.env.KONBINI_KIOSK_RATE
       ? { kioskRate: { burst: Number(process.env.KONBINI_KIOSK_RATE.split(',')[0]), perSecond: Number(process.env.KONBINI_KIOSK_RATE.split(',')[1]) } }
       : {}),
-    ledger: { dataDir: rel(join(stateDir, 'centre-ledger')) },
+    ledger: PG ? { url: pgDatabase('centre') } : { dataDir: rel(join(stateDir, 'centre-ledger')) },
     cityApi: { host: HOST, port: CITY_API_PORT },
     console: { host: HOST, port: CONSOLE_PORT, operators: rel(join(stateDir, 'centre-operators.json')) },
   };
@@ -237,6 +309,18 @@ try {
   const centre = await launch('centre', ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, 'centre.json')], allocator.env);
   const centrePort = portOf(centre.url);
   console.log(`centre (kiosk line): ${centre.url} (pid ${centre.pid}, ${allocator.allocator} malloc, log ${relative(process.cwd(), centre.logPath)})`);
+  // More instances: the same configuration with their own listeners (docs/DEPLOYMENT.md),
+  // started after the first, which has set up the shared ledger and directory.
+  const moreCentres = [];
+  for (let n = 2; n <= CENTRES; n++) {
+    const [port, consolePort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const config = { ...centreConfig, port, origin: `wss://localhost:${port}`, cityApi: { host: HOST, port: apiPort }, console: { ...centreConfig.console, port: consolePort } };
+    writeFileSync(join(runDir, `centre-${n}.json`), JSON.stringify(config, null, 2));
+    moreCentres.push(launch(`centre-${n}`, ['issuance-center/bin/issuance-center.js', 'serve', '--config', join(runDir, `centre-${n}.json`)], allocator.env));
+  }
+  (await Promise.all(moreCentres)).forEach((up, i) =>
+    console.log(`centre ${i + 2} (kiosk line): ${up.url} (pid ${up.pid}, ${allocator.allocator} malloc, log ${relative(process.cwd(), up.logPath)})`),
+  );
   cityUp.forEach((up, i) => up.verifyUrl && console.log(`city ${cities[i].code} verification (確認番号 + hash): ${up.verifyUrl}`));
   console.log(`centre city API (card links from the cities): https://${HOST}:${CITY_API_PORT}/v1/card-links`);
   console.log(`centre console: ${centre.consoleUrl ?? '(not started)'} (first operator: npx issuance-center operator add admin --config ${relative(process.cwd(), join(runDir, 'centre.json'))})`);

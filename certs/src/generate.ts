@@ -121,6 +121,8 @@ export async function generatePki(opts: GeneratePkiOptions): Promise<GeneratePki
     ...cities.map((c) => ({ name: N.lgwanCity(c.code), file: `lgwan/city-${c.code}`, issuer: N.lgwanCa, build: tls(`city-${c.code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) })),
     // the koseki server beside each city's koseki system: its own server certificate, pinned by the city's replica
     ...cities.map((c) => ({ name: N.lgwanKoseki(c.code), file: `lgwan/koseki-${c.code}`, issuer: N.lgwanCa, build: tls(`koseki-${c.code}`, 'LGWAN-sim', ['serverAuth']) })),
+    // the city's core system, sending 異動 batches to its replica's POST /v1/sync/delta
+    ...cities.map((c) => ({ name: N.lgwanJukiCore(c.code), file: `lgwan/juki-core-${c.code}`, issuer: N.lgwanCa, build: tls(`juki-core-${c.code}`, 'LGWAN-sim', ['clientAuth']) })),
     { name: N.lgwanImpostor(cities[0].code), file: `lgwan/impostor-${cities[0].code}`, issuer: N.lgwanCa, build: tls(`city-${cities[0].code}`, 'LGWAN-sim', ['serverAuth', 'clientAuth']) },
     // kiosk line
     { name: N.kioskLineCa, file: 'kiosk-line/ca', issuer: N.kioskLineCa, build: ca('Kiosk-line CA (dev)', 'J-LIS-sim') },

@@ -26,7 +26,7 @@ export interface LoadedPki {
   entry(name: string): PkiEntry;
   /** CA material ready to issue or sign CRLs (e.g. the JPKI-sim CAs for card certificates). */
   issuer(name: string): Issuer;
-  lgwan: { ca: PkiEntry; centre: PkiEntry; cities: Record<string, PkiEntry>; impostors: Record<string, PkiEntry>; koseki: Record<string, PkiEntry> };
+  lgwan: { ca: PkiEntry; centre: PkiEntry; cities: Record<string, PkiEntry>; impostors: Record<string, PkiEntry>; koseki: Record<string, PkiEntry>; jukiCore: Record<string, PkiEntry> };
   kioskLine: {
     ca: PkiEntry;
     rogueCa: PkiEntry;
@@ -93,7 +93,7 @@ export function loadPki(dir: string): LoadedPki {
       const e = entry(name);
       return loadIssuer(e.certPem, e.keyPem);
     },
-    lgwan: { ca: entry(N.lgwanCa), centre: entry(N.lgwanCentre), cities: byCode(N.lgwanCity), impostors: byCode(N.lgwanImpostor), koseki: byCode(N.lgwanKoseki) },
+    lgwan: { ca: entry(N.lgwanCa), centre: entry(N.lgwanCentre), cities: byCode(N.lgwanCity), impostors: byCode(N.lgwanImpostor), koseki: byCode(N.lgwanKoseki), jukiCore: byCode(N.lgwanJukiCore) },
     kioskLine: {
       ca: entry(N.kioskLineCa),
       rogueCa: entry(N.kioskRogueCa),

@@ -55,6 +55,8 @@ export const PKI_NAMES = {
   /** The koseki server of a city (server certificate only; CN koseki-<code>). */
   lgwanKoseki: (code: string) => `lgwan-koseki-${code}`,
   lgwanImpostor: (code: string) => `lgwan-impostor-${code}`,
+  /** A city's core system (住基 core) as a sync client of its replica (client only; CN juki-core-<code>). */
+  lgwanJukiCore: (code: string) => `lgwan-juki-core-${code}`,
   kioskLineCa: 'kiosk-line-ca',
   kioskRogueCa: 'kiosk-rogue-ca',
   kioskLineCentre: 'kiosk-line-centre',

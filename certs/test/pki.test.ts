@@ -139,6 +139,18 @@ t.test('each city’s koseki server has its own server certificate under the LGW
   }
 });
 
+t.test('each city’s core system has a client certificate for its replica’s sync endpoint', async (t) => {
+  for (const code of [city1, city2]) {
+    const c = pki.lgwan.jukiCore[code]!;
+    t.ok(c, `juki-core ${code}`);
+    const x = text(c.certPath);
+    // the replica allows sync calls by this CN (city-cert serve --sync-allow juki-core-<code>)
+    t.match(x, new RegExp(`Subject: C=JP, O=LGWAN-sim, CN=juki-core-${code}`));
+    t.match(x, /Extended Key Usage: \n\s+TLS Web Client Authentication\n/, 'a client, never a server');
+    t.equal(openssl(['verify', '-CAfile', pki.lgwan.ca.certPath, c.certPath]).status, 0, 'chains to the LGWAN-sim CA');
+  }
+});
+
 t.test('an existing PKI without koseki certificates gets them, and nothing else changes', async (t) => {
   const old = mkdtempSync(join(tmpdir(), 'konbini-pki-old-'));
   t.teardown(() => rmSync(old, { recursive: true, force: true }));

@@ -116,3 +116,22 @@ t.test('start.mjs brings the stack up, the kiosk CLI issues against it, Ctrl-C s
   for (const pid of pids) t.notOk(alive(pid), `service pid ${pid} is gone`);
   for (const port of ports) t.notOk(await accepts(port), `port ${port} is closed`);
 });
+
+t.test('several centres or city workers without a PostgreSQL server: a clear refusal, nothing started', async (t) => {
+  for (const [extra, message] of [
+    [{ KONBINI_CENTRES: '2' }, /set KONBINI_PG=postgres:\/\/user@host:port/],
+    [{ KONBINI_CITY_WORKERS: '3' }, /set KONBINI_PG=postgres:\/\/user@host:port/],
+    [{ KONBINI_CENTRES: '0', KONBINI_PG: 'postgres://postgres@127.0.0.1:5432' }, /KONBINI_CENTRES must be a whole number from 1 to 16/],
+    [{ KONBINI_PG: 'postgres://postgres@127.0.0.1:5432', KONBINI_PG_PREFIX: 'Bad-Name' }, /KONBINI_PG_PREFIX must be/],
+  ] as const) {
+    const state = mkdtempSync(join(tmpdir(), 'konbini-start-bad-'));
+    t.teardown(() => rmSync(state, { recursive: true, force: true }));
+    const r = await run(process.execPath, [join(ROOT, 'scripts/start.mjs')], { cwd: ROOT, env: { ...process.env, KONBINI_STATE_DIR: state, ...extra } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+    t.equal(r.code, 2, JSON.stringify(extra));
+    t.match(r.stderr, message);
+    t.same(readdirSync(join(state, 'log')), [], 'no service was started');
+  }
+});
