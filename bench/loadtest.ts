@@ -173,6 +173,49 @@ async function startServices(state: string): Promise<Services> {
   return { centres, cities, child, readyMs: performance.now() - started };
 }
 
+/**
+ * CPU time (ms) of the stack's processes by role, from /proc: every process in the
+ * stack's own process group (start.mjs is its leader), and on PostgreSQL the server
+ * backends serving this run's databases (their command line names the database).
+ * Read at both ends of the timed window: CPU per issuance is what a busy machine
+ * changes least, so "everything but render + sign" can be measured on two cores
+ * with the kiosks beside the services (BENCHMARKS.md, end to end).
+ */
+// /proc counts CPU in USER_HZ ticks, 100 a second on Linux (`getconf CLK_TCK`)
+const TICK_MS = 10;
+function stackCpuMs(pgid: number): Record<string, number> {
+  const byRole: Record<string, number> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    let cmd: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const role =
+      Number(f[2]) === pgid
+        ? cmd.includes('issuance-center')
+          ? 'centre'
+          : cmd.includes('--role koseki')
+            ? 'koseki'
+            : cmd.includes('city-cert')
+              ? 'city'
+              : cmd.includes('kiosk-sim')
+                ? 'kioskScreen'
+                : 'start'
+        : PG && cmd.startsWith('postgres: ') && cmd.includes(PG_PREFIX)
+          ? 'postgres'
+          : undefined;
+    if (role) byRole[role] = (byRole[role] ?? 0) + (Number(f[11]) + Number(f[12])) * TICK_MS;
+  }
+  return byRole;
+}
+
 /** Drop the databases a --pg run created (the stack has stopped). */
 async function dropDatabases(): Promise<void> {
   if (!PG) return;
@@ -310,6 +353,8 @@ async function main(): Promise<void> {
   const synced = { applied: 0, batches: 0, refused: new Map<string, number>() };
   const byCentre = services.centres.map(() => 0);
   const syncers = values.sync ? [...services.cities].map(([code, port]) => syncCity(code, port, synced)) : [];
+  const cpu0 = stackCpuMs(services.child.pid!);
+  const harnessCpu0 = process.cpuUsage();
   const t0 = performance.now();
 
   async function kiosk(k: number): Promise<void> {
@@ -384,6 +429,12 @@ async function main(): Promise<void> {
     // A kiosk that cannot reach the centre at all stops (counted), the others go on.
     await Promise.all(Array.from({ length: KIOSKS }, (_, k) => kiosk(k).catch(() => failures.set('KIOSK_GAVE_UP', (failures.get('KIOSK_GAVE_UP') ?? 0) + 1))));
     const elapsed = (performance.now() - t0) / 1000;
+    const cpu1 = stackCpuMs(services.child.pid!);
+    const harnessCpu = process.cpuUsage(harnessCpu0);
+    const perIssuance = (ms: number) => Number((ms / Math.max(printed, 1)).toFixed(1));
+    const cpuMsPerIssuance: Record<string, number> = Object.fromEntries(Object.entries(cpu1).map(([role, ms]) => [role, perIssuance(ms - (cpu0[role] ?? 0))]));
+    // the kiosks: card APDUs and RSA, CMS/X.509 checks of each document, tray writes and wipes
+    cpuMsPerIssuance.harness = perIssuance((harnessCpu.user + harnessCpu.system) / 1000);
     await Promise.all(syncers.map((s) => s.stop()));
     await Promise.all([...checks, ...deferred.map((c) => c())]);
     // Which city process rendered how many: its log's "issued" lines, read once the stack has stopped.
@@ -412,6 +463,7 @@ async function main(): Promise<void> {
       database: PG ? `postgresql (${PG_PREFIX}_*, dropped)` : 'pglite',
       byCentre,
       byCityProcess,
+      cpuMsPerIssuance,
       ...(values.sync ? { deltasApplied: synced.applied, deltaBatches: synced.batches, deltaRefusals: Object.fromEntries(synced.refused) } : {}),
       misdelivered,
     };

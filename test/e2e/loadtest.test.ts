@@ -55,6 +55,7 @@ t.test('2 centres × 2 city workers on PostgreSQL with deltas syncing: all print
     byCityProcess: Record<string, number>;
     deltasApplied: number;
     database: string;
+    cpuMsPerIssuance: Record<string, number>;
   };
   t.equal(summary.misdelivered, 0);
   t.equal(summary.byCentre.length, 2);
@@ -67,6 +68,9 @@ t.test('2 centres × 2 city workers on PostgreSQL with deltas syncing: all print
     30,
     'every printed document rendered by exactly one worker, none twice',
   );
+  // CPU per issuance by role, for the end-to-end overhead figure: each part of the stack is found and counted
+  for (const role of ['centre', 'city', 'koseki', 'postgres', 'harness']) t.type(summary.cpuMsPerIssuance[role], 'number', `CPU of ${role}`);
+  t.ok(summary.cpuMsPerIssuance.centre! > 0 && summary.cpuMsPerIssuance.city! > 0 && summary.cpuMsPerIssuance.postgres! > 0, JSON.stringify(summary.cpuMsPerIssuance));
   t.ok(summary.deltasApplied >= 10, `deltas applied during the run (${summary.deltasApplied})`);
   const prefix = /postgresql \((konbini_load_[0-9a-f]{8})_\*/.exec(summary.database)?.[1];
   t.ok(prefix, summary.database);
