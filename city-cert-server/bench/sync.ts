@@ -4,11 +4,12 @@
  *
  *   node --import tsx --conditions=konbini-source city-cert-server/bench/sync.ts \
  *     [--residents 100000,1000000] [--deltas 10000] [--backends postgres,pglite] [--pg postgres://postgres@127.0.0.1:5432/postgres] [--with-dry-run]
- *     [--encryption on,off] [--issuance-reads 2000] [--method copy,insert] [--seal-threads 2]
+ *     [--encryption on,off] [--issuance-reads 2000] [--method copy,insert] [--seal-threads 2] [--copy-format text,binary]
  *
  * --method: how the full load writes rows (COPY, the default, or the jsonb_to_recordset
  * INSERTs); --seal-threads: sealing worker threads (default: fullLoad's, 2 with 4 cores
- * or more, else none; 0 = seal on the main thread). The load's line also gives this
+ * or more, else none; 0 = seal on the main thread); --copy-format: COPY's text or binary
+ * format (default: the backend's, binary on a PostgreSQL server, text on PGlite). The load's line also gives this
  * process's CPU time (main thread and sealing threads), which a busy machine changes
  * less than the wall time.
  *
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     'issuance-reads': { type: 'string', default: '2000' },
     method: { type: 'string', default: 'copy' },
     'seal-threads': { type: 'string' },
+    'copy-format': { type: 'string' },
   },
 });
 
@@ -142,9 +144,10 @@ for (const n of sizes) {
   await writeJsonLines(deltaFile, deltaRows({ residents: n, seed }, nDeltas, 1));
   report(`generate ${nDeltas} deltas: ${ms(t)} ms`);
 
-  for (const backend of values.backends!.split(',')) for (const encryption of values.encryption!.split(',')) for (const method of values.method!.split(',') as ('copy' | 'insert')[]) {
+  const copyFormats = (values['copy-format']?.split(',') ?? [undefined]) as ('text' | 'binary' | undefined)[];
+  for (const backend of values.backends!.split(',')) for (const encryption of values.encryption!.split(',')) for (const method of values.method!.split(',') as ('copy' | 'insert')[]) for (const copyFormat of copyFormats) {
     const sealThreads = values['seal-threads'] === undefined ? undefined : Number(values['seal-threads']);
-    const label = `${backend} encryption=${encryption} method=${method}${sealThreads === undefined ? '' : ` seal-threads=${sealThreads}`}`;
+    const label = `${backend} encryption=${encryption} method=${method}${copyFormat ? ` copy-format=${copyFormat}` : ''}${sealThreads === undefined ? '' : ` seal-threads=${sealThreads}`}`;
     let db: Db;
     let cleanup: () => Promise<void>;
     let t0 = performance.now();
@@ -178,7 +181,7 @@ for (const n of sizes) {
       const cpu0 = process.cpuUsage();
       const server0 = await serverCpuMs(db, backend);
       t0 = performance.now();
-      const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { method, sealThreads });
+      const r = await fullLoad(db, createReadStream(cityFile, { highWaterMark: 1 << 20 }), { method, sealThreads, copyFormat });
       const loadMs = ms(t0);
       const cpu = process.cpuUsage(cpu0);
       const server1 = await serverCpuMs(db, backend);

@@ -6,7 +6,7 @@ import { cipherOf } from '../crypto/replica-keys.js';
 import { availableParallelism } from 'node:os';
 import { INSERT_SEALED_HOUSEHOLDS, INSERT_SEALED_RESIDENTS } from '../replica/sealed-fields.js';
 import { enqueueFullLoadLinks } from '../outbox/schema.js';
-import { COPY_BINARY_SQL, COPY_SQL, fieldOfColumn, type ChunkFormat, type RowKind } from './load-rows.js';
+import { COPY_BINARY_SQL, COPY_SQL, CopyChunk, fieldOfColumn, type ChunkFormat, type RowKind } from './load-rows.js';
 import { DATE_OUT_OF_RANGE, storableDate } from './copy-binary.js';
 import { inlineEncoder, workerEncoder, type ChunkEncoder } from './seal-workers.js';
 import { MAX_REPORTED, SyncRefusal, type RowError } from './errors.js';
@@ -192,6 +192,13 @@ const CHUNK_ROWS = 5000;
 const THREADS_AFTER_ROWS = 20_000;
 /** Chunks sealed or sent ahead of the database; bounds memory whatever the file size. */
 const AHEAD = 4;
+/**
+ * Lines checked between two turns of the event loop (≈ 5 ms of work): the COPY of the
+ * previous chunk only moves on (its CopyInResponse read, its bytes written as the
+ * socket drains, the next COPY sent when it completes) while this thread lets the
+ * loop run; otherwise the server waits idle for as long as the thread is busy.
+ */
+const YIELD_EVERY = 128;
 
 /**
  * Sealing threads by default: 2 with 4 cores or more, none below. Since a resident is
@@ -228,11 +235,13 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         };
         let errorCount = 0;
         const counts: FullLoadCounts = { households: 0, residents: 0, cardLinks: 0, seals: 0 };
-        const pending: Record<RowKind, { texts: string[]; rows: Record<string, unknown>[]; lines: number[] }> = {
-          household: { texts: [], rows: [], lines: [] },
-          resident: { texts: [], rows: [], lines: [] },
-          'card-link': { texts: [], rows: [], lines: [] },
-          seal: { texts: [], rows: [], lines: [] },
+        // on this thread, COPY rows are sealed and encoded as they are checked (`chunk`); the sealing threads take the lines
+        type Pending = { texts: string[]; rows: Record<string, unknown>[]; lines: number[]; chunk: CopyChunk | null };
+        const pending: Record<RowKind, Pending> = {
+          household: { texts: [], rows: [], lines: [], chunk: null },
+          resident: { texts: [], rows: [], lines: [], chunk: null },
+          'card-link': { texts: [], rows: [], lines: [], chunk: null },
+          seal: { texts: [], rows: [], lines: [], chunk: null },
         };
         /*
          * A pipeline: the main thread checks lines; full chunks are sealed (here or in
@@ -262,12 +271,14 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         const flush = async (kind: RowKind) => {
           const p = pending[kind];
           if (!p.texts.length) return;
-          const { texts, rows, lines } = p;
+          const { texts, rows, lines, chunk } = p;
           p.texts = [];
           p.rows = [];
           p.lines = [];
+          p.chunk = null;
           if (errorCount) return; // the load is refused anyway: only keep checking rows
-          const encoded = encoder.encode(kind, format, texts, rows);
+          // built here row by row, unless sealing threads started in the middle of it: then they take all its lines
+          const encoded = chunk && chunk.rows === texts.length ? Promise.resolve(chunk.finish()) : encoder.encode(kind, format, texts, rows);
           encoded.catch(() => undefined); // awaited in write(), in order
           lastWrite = lastWrite.then(() => write({ kind, lines }, encoded));
           ahead.push(lastWrite);
@@ -279,10 +290,15 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         const state = { terminated: true };
         let lines = 0;
         let rowsSeen = 0;
+        let sinceYield = 0;
         try {
           try {
             for await (const { line, text } of jsonLines(input, state)) {
               lines = line;
+              if (++sinceYield === YIELD_EVERY) {
+                sinceYield = 0;
+                await new Promise<void>((resolve) => setImmediate(resolve));
+              }
               let row: Record<string, unknown>;
               try {
                 row = JSON.parse(text) as Record<string, unknown>;
@@ -353,7 +369,10 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
               if (!errorCount) {
                 const p = pending[kind];
                 p.texts.push(text);
-                if (encoder.threads === 0) p.rows.push(row);
+                if (encoder.threads === 0) {
+                  if (format === 'json') p.rows.push(row);
+                  else (p.chunk ??= new CopyChunk(cipher, kind, format)).add(row);
+                }
                 p.lines.push(line);
                 if (p.texts.length >= chunkRows) {
                   if (rowsSeen >= threadsAfter && threads > 0 && encoder.threads === 0) encoder = workerEncoder(cipher, threads);
