@@ -9,7 +9,7 @@
  * --method: how the full load writes rows (COPY, the default, or the jsonb_to_recordset
  * INSERTs); --seal-threads: sealing worker threads (default: fullLoad's, 2 with 4 cores
  * or more, else none; 0 = seal on the main thread); --copy-format: COPY's text or binary
- * format (default: the backend's, binary on a PostgreSQL server, text on PGlite). The load's line also gives this
+ * format (default: the backend's, binary on both). The load's line also gives this
  * process's CPU time (main thread and sealing threads), which a busy machine changes
  * less than the wall time.
  *

@@ -55,7 +55,7 @@ export interface FullLoadOptions {
    * 'insert': INSERT … SELECT FROM jsonb_to_recordset($1), the statements the fixtures load uses.
    */
   method?: 'copy' | 'insert';
-  /** COPY's format: default the backend's (Queryable.copyFormat: binary on a PostgreSQL server, text on PGlite). */
+  /** COPY's format: default the backend's (Queryable.copyFormat: binary on both; text kept to compare). */
   copyFormat?: 'text' | 'binary';
   /** Threads sealing rows besides the one reading the file (0: none); default 2 with 4 cores or more, else none. */
   sealThreads?: number;

@@ -4,9 +4,9 @@ import { CopyBinaryWriter } from './copy-binary.js';
 
 /*
  * The rows of a full load as the database takes them, personal fields sealed
- * (replica/sealed-fields.ts): COPY's binary format (copy-binary.ts; a PostgreSQL
- * server), COPY's text format (PGlite), or the JSON array the jsonb_to_recordset
- * INSERTs read (kept to compare, and for a Queryable that cannot COPY). Pure and synchronous: it runs on the main thread or
+ * (replica/sealed-fields.ts): COPY's binary format (copy-binary.ts; the default on
+ * both backends), COPY's text format (kept to compare), or the JSON array the
+ * jsonb_to_recordset INSERTs read (kept to compare, and for a Queryable that cannot COPY). Pure and synchronous: it runs on the main thread or
  * in the sealing workers (seal-workers.ts) on the lines of a chunk already checked.
  */
 
