@@ -329,9 +329,11 @@ t.test('lines cut and PostgreSQL lost at each step: no partial print, no double 
   // The whole ledger: each issuance once, and its chain intact; the city told every outcome.
   const final = await settled([...seen]);
   const open = (await cityDbDirect.query(`SELECT issuance_id, document_sha256 IS NOT NULL AS sent FROM issuance_records WHERE status = 'issued'`)).rows as { issuance_id: string; sent: boolean }[];
-  // A record the city reserved but never sent (its database lost between the two) refuses any outcome ('not-sent'): the city's to close.
   t.same(open.filter((r) => r.sent), [], "every outcome of a sent document reached the city's 交付記録");
+  // A record the city reserved but never sent (its database lost between the two) is
+  // closed by the centre's "failed" like any other: none may stay 'issued'.
   const unsent = open.filter((r) => !r.sent).map((r) => r.issuance_id);
+  t.same(unsent, [], "records reserved but never sent are closed failed by the centre's outcome");
   t.equal(new Set(final.ledger.map((r) => r.issuance_id)).size, final.ledger.length, 'each issuance recorded once: no double charge');
   const verify = await run(process.execPath, [join(ROOT, 'issuance-center/bin/issuance-center.js'), 'ledger', 'verify', '--db', `${PG}/${centreDbName}`, '--json'], { encoding: 'utf8' }).catch(
     (e: { stdout: string }) => ({ stdout: e.stdout }),
@@ -343,7 +345,7 @@ t.test('lines cut and PostgreSQL lost at each step: no partial print, no double 
     rows,
     checks: [
       `ledger: ${final.ledger.length} records, each issuance once; ledger verify: ${/"ok"\s*:\s*true/.test(verify.stdout) ? 'intact chain' : 'BROKEN'}`,
-      `pending after the run: ${final.pending.length}; city records still 'issued': ${open.length}${unsent.length ? ` (${unsent.length} reserved by the city but never sent: its database was lost between the reservation and recording the document; the city refuses an outcome for those, so they stay 'issued', not charged anywhere)` : ''}`,
+      `pending after the run: ${final.pending.length}; city records still 'issued': ${open.length}${unsent.length ? ` (${unsent.length} reserved by the city but never sent, not closed by the centre's "failed")` : ''}`,
     ],
   });
   t.comment(`fault report: ${report}`);
