@@ -28,7 +28,7 @@ import { outboxStatus } from '../outbox/schema.js';
 export class CommandUsageError extends Error {}
 
 export const SYNC_USAGE = `       city-cert sync delta <file> --db <pglite dir | postgres://...> [--dry-run]
-       city-cert sync full <file> --db <pglite dir | postgres://...> [--dry-run]
+       city-cert sync full <file> --db <pglite dir | postgres://...> [--dry-run] [--seal-threads <0-8>]
        city-cert tax rollover <file> --db <...> [--retain <years, default 1>] [--year <fiscal year expected>] [--dry-run]
        city-cert status --db <pglite dir | postgres://...> [--json]
        (sync, tax and status also take --hsm <dir> [--city <code>] [--pin-env VAR]: the city's token,
@@ -118,11 +118,16 @@ export async function syncCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, ...KEY_OPTIONS },
+    options: { db: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, 'seal-threads': { type: 'string' }, ...KEY_OPTIONS },
     strict: true,
   });
   const [what, file] = positionals;
   if ((what !== 'delta' && what !== 'full') || !file || positionals.length !== 2) throw new CommandUsageError('usage: sync delta|full <file> --db <...> [--dry-run]');
+  // Sealing worker threads of a full load (default: 2 with 4 cores or more, else none: BENCHMARKS.md, "Sync").
+  const sealThreads = values['seal-threads'] === undefined ? undefined : Number(values['seal-threads']);
+  if (sealThreads !== undefined && (what !== 'full' || !/^\d$/.test(values['seal-threads']!) || sealThreads > 8)) {
+    throw new CommandUsageError('--seal-threads <0-8> is for sync full only');
+  }
   const spec = dbSpec(values.db);
   const dryRun = values['dry-run'];
   await withDb(spec, keyWrapperOf(values), async (db) => {
@@ -144,7 +149,7 @@ export async function syncCommand(argv: string[]): Promise<void> {
             yield chunk as Buffer;
           }
         }
-        const result = await fullLoad(db, counted(), { dryRun, onProgress: (p) => bar.update(bytes, p.rows) });
+        const result = await fullLoad(db, counted(), { dryRun, sealThreads, onProgress: (p) => bar.update(bytes, p.rows) });
         bar.done();
         process.stderr.write(
           `${dryRun ? 'dry run: would load' : 'loaded'} city ${result.cityCode}: ${result.households} households, ${result.residents} residents, ${result.cardLinks} card links, ${result.seals} seals; sequence ${result.seq}\n`,

@@ -35,6 +35,8 @@ export interface FullLoadResult extends FullLoadCounts {
   seq: number;
   dryRun: boolean;
   lines: number;
+  /** Worker threads that sealed part of the load (0: all on the loading thread). */
+  sealThreads: number;
 }
 
 export interface FullLoadProgress {
@@ -424,7 +426,7 @@ export async function fullLoad(db: Db, input: Readable | string | Buffer | Async
         await markFullLoad(tx, seq, options.now ?? new Date());
         // the centre's card directory follows the replica (outbox/): same transaction, nothing lost
         await enqueueFullLoadLinks(tx, seq);
-        const result: FullLoadResult = { cityCode: h.city.code, seq, dryRun: !!options.dryRun, lines, ...counts };
+        const result: FullLoadResult = { cityCode: h.city.code, seq, dryRun: !!options.dryRun, lines, sealThreads: encoder.threads, ...counts };
         await tx.exec('SET CONSTRAINTS ALL IMMEDIATE'); // foreign keys checked here, before commit or dry-run rollback
         if (options.dryRun) throw new DryRunRollback(result);
         return result;

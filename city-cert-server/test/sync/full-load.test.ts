@@ -142,7 +142,9 @@ async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
     const node = [process.execPath, '--import', 'tsx', '--conditions=konbini-source', cli];
     const c = (...args: string[]) => run(node[0]!, [...node.slice(1), ...args], { maxBuffer: 1 << 24 });
     const gen = join(work, `gen-${backend.name}.jsonl`);
-    // 10,000 residents: past the 20,000 rows after which sealing threads start (with 4 cores or more; on fewer the CLI's load seals on its main thread)
+    // 10,000 residents: past the 20,000 rows after which sealing threads start. Two are
+    // asked for, so they run on any machine: threads once unref()'d let a CLI load on
+    // PGlite exit mid-load (exit 13, nothing else kept the event loop alive).
     const N = 10_000;
     await c('generate', '--residents', String(N), '--seed', '3', '--out', gen);
     // each PGlite command opens the data directory (≈ 3 s, creating it ≈ 20 s here): the full walk runs on PostgreSQL
@@ -152,8 +154,15 @@ async function loadTests(t: Test, db: Db, backend: Backend): Promise<void> {
       t.match(JSON.parse(dry.stdout), { dryRun: true, residents: N });
       t.match(dry.stderr, /rows/, 'progress on stderr');
     }
-    const full = await c('sync', 'full', gen, '--db', dbArg);
-    t.match(JSON.parse(full.stdout), { residents: N });
+    const full = await c('sync', 'full', gen, '--db', dbArg, '--seal-threads', '2');
+    t.match(JSON.parse(full.stdout), { residents: N, sealThreads: 2 }, 'loaded whole, two sealing threads took part');
+    for (const bad of [['--seal-threads', '9'], ['--seal-threads', 'x'], ['--seal-threads', '-1']]) {
+      const r = await c('sync', 'full', gen, '--db', dbArg, ...bad).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      t.equal(r.code, 2, `${bad.join(' ')}: usage`);
+    }
     const deltas = join(work, `gen-${backend.name}-d.jsonl`);
     await c('generate', '--residents', String(N), '--seed', '3', '--deltas', '40', '--out', deltas);
     t.match(JSON.parse((await c('sync', 'delta', deltas, '--db', dbArg)).stdout), { applied: 40, lastSeq: 40 });
