@@ -1,6 +1,6 @@
 import t from 'tap';
 import { SqlLedger } from '../../src/ledger/sql-ledger.js';
-import { startCentre, type KioskClient, type TestCentre } from '../helpers/centre.js';
+import { startCentre, until, type KioskClient, type TestCentre } from '../helpers/centre.js';
 
 /**
  * A kiosk that lost its line (or was restarted) after the document reached it: the
@@ -10,18 +10,6 @@ import { startCentre, type KioskClient, type TestCentre } from '../helpers/centr
  * failed, and a late "printed" is an alarm. The pending state is in the ledger: a
  * second centre instance on the same ledger takes the report.
  */
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Log in, order one copy, take the whole document: the centre holds it delivered. */
 async function deliver(c: TestCentre, k: KioskClient): Promise<string> {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { cli, backends } from '../ledger/helpers.js';
-import { CITY_CODE, startCentre, type KioskClient, type TestCentre } from '../helpers/centre.js';
+import { CITY_CODE, startCentre, until, type KioskClient, type TestCentre } from '../helpers/centre.js';
 import type { DbConfig } from '../../src/ledger/db.js';
 import { operatorRecord, OpsClient } from './helpers.js';
 
@@ -15,18 +15,6 @@ import { operatorRecord, OpsClient } from './helpers.js';
  */
 
 t.setTimeout(300_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() - started > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Log in, order one copy, take the whole document, then lose the line: delivered, unreported. */
 async function deliverAndLeave(c: TestCentre): Promise<string> {
