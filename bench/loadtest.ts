@@ -247,7 +247,15 @@ function syncCity(code: string, port: number, sent: { applied: number; batches: 
           let text = '';
           r.setEncoding('utf8');
           r.on('data', (c) => (text += c));
-          r.on('end', () => res({ status: r.statusCode ?? 0, body: JSON.parse(text) }));
+          r.on('end', () => {
+            let body: { lastSeq?: number; applied?: number; code?: string };
+            try {
+              body = JSON.parse(text) as typeof body;
+            } catch {
+              body = { code: `HTTP_${r.statusCode ?? 0}` }; // not the city's JSON (a proxy's page, a cut response): counted as a refusal
+            }
+            res({ status: r.statusCode ?? 0, body });
+          });
         },
       );
       req.on('error', rej);
