@@ -8,7 +8,7 @@ import { totp } from './ops/totp.js';
 import { dbConfigFromArg, type DbConfig } from './ledger/db.js';
 import { SqlLedger } from './ledger/sql-ledger.js';
 import { settlementCsv, type CommissionRates } from './ledger/settlement.js';
-import { UNREPORTED_PAGE_MAX } from './ledger/ledger.js';
+import { UNREPORTED_PAGE_MAX, withNeedsAction } from './ledger/ledger.js';
 
 const USAGE = `usage:
   issuance-center serve --config <centre.json> [--port N] [--host H]
@@ -101,7 +101,7 @@ async function unreportedCommand(rest: string[]): Promise<number> {
   try {
     const page = await ledger.listUnreported({ limit, offset });
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...page, items: page.items.map((u) => ({ ...u, needsAction: u.lateReportAt !== null })) })}\n`);
+      process.stdout.write(`${JSON.stringify(withNeedsAction(page))}\n`);
       return 0;
     }
     for (const u of page.items) {

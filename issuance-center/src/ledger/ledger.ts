@@ -83,6 +83,11 @@ export interface UnreportedPage {
 
 export const UNREPORTED_PAGE_MAX = 500;
 
+/** A page as operators see it (console API, CLI --json): each issuance with a late "printed" report needs action. */
+export function withNeedsAction(page: UnreportedPage): UnreportedPage & { items: (UnreportedIssuance & { needsAction: boolean })[] } {
+  return { ...page, items: page.items.map((u) => ({ ...u, needsAction: u.lateReportAt !== null })) };
+}
+
 export type LedgerStart = Omit<LedgerRecord, 'documentSha256' | 'fee' | 'outcome' | 'copiesPrinted' | 'charged' | 'deliveredAt' | 'outcomeAt'>;
 
 export interface Ledger {

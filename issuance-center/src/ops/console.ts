@@ -3,7 +3,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { KonbiniError } from '@konbini/protocol';
 import type { SqlDb } from '../ledger/db.js';
-import { UNREPORTED_PAGE_MAX, type Ledger } from '../ledger/ledger.js';
+import { UNREPORTED_PAGE_MAX, withNeedsAction, type Ledger } from '../ledger/ledger.js';
 import { settlementCsv, type Settlement } from '../ledger/settlement.js';
 import type { CityDirectory } from '../routing/directory.js';
 import { isOpen, STANDARD_HOURS } from '../routing/service-hours.js';
@@ -226,8 +226,7 @@ export function operatorConsole(opts: ConsoleOptions, deps: ConsoleDeps) {
       const limit = pageNumber(req.query.limit, 50, 1, UNREPORTED_PAGE_MAX, 'limit');
       const offset = pageNumber(req.query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
       if (!deps.ledger.listUnreported) throw new KonbiniError('INTERNAL', { reason: 'no-unreported-list' });
-      const page = await deps.ledger.listUnreported({ limit, offset });
-      return { ...page, items: page.items.map((u) => ({ ...u, needsAction: u.lateReportAt !== null })) };
+      return withNeedsAction(await deps.ledger.listUnreported({ limit, offset }));
     } catch (err) {
       return fail(reply, err, `operator:${name}`, 'unreported-view');
     }
