@@ -183,6 +183,13 @@ async function startServices(state: string): Promise<Services> {
  */
 // /proc counts CPU in USER_HZ ticks, 100 a second on Linux (`getconf CLK_TCK`)
 const TICK_MS = 10;
+/** A stack process's role by its command line, first match (a koseki server is a city-cert process too). */
+const ROLES: [mark: string, role: string][] = [
+  ['issuance-center', 'centre'],
+  ['--role koseki', 'koseki'],
+  ['city-cert', 'city'],
+  ['kiosk-sim', 'kioskScreen'],
+];
 function stackCpuMs(pgid: number): Record<string, number> {
   const byRole: Record<string, number> = {};
   for (const entry of readdirSync('/proc')) {
@@ -199,15 +206,7 @@ function stackCpuMs(pgid: number): Record<string, number> {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const role =
       Number(f[2]) === pgid
-        ? cmd.includes('issuance-center')
-          ? 'centre'
-          : cmd.includes('--role koseki')
-            ? 'koseki'
-            : cmd.includes('city-cert')
-              ? 'city'
-              : cmd.includes('kiosk-sim')
-                ? 'kioskScreen'
-                : 'start'
+        ? (ROLES.find(([mark]) => cmd.includes(mark))?.[1] ?? 'start')
         : PG && cmd.startsWith('postgres: ') && cmd.includes(PG_PREFIX)
           ? 'postgres'
           : undefined;
@@ -337,18 +336,18 @@ async function main(): Promise<void> {
     await dropDatabases();
     throw err;
   });
-  const stop = () => {
+  /** Ctrl-C to the stack's process group; resolves when start.mjs has stopped it all. */
+  const stop = (): Promise<unknown> => {
     try {
       process.kill(-services.child.pid!, 'SIGINT');
     } catch {
       /* already gone */
     }
+    return services.child.exitCode !== null ? Promise.resolve() : new Promise((r) => services.child.once('exit', r));
   };
   process.on('SIGINT', () => {
-    stop();
     // the stack first (it holds connections to the databases), then its databases
-    const gone = services.child.exitCode !== null ? Promise.resolve() : new Promise((r) => services.child.once('exit', r));
-    void gone.then(dropDatabases).finally(() => process.exit(130));
+    void stop().then(dropDatabases).finally(() => process.exit(130));
   });
 
   let next = 0;
@@ -446,8 +445,7 @@ async function main(): Promise<void> {
     await Promise.all(syncers.map((s) => s.stop()));
     await Promise.all([...checks, ...deferred.map((c) => c())]);
     // Which city process rendered how many: its log's "issued" lines, read once the stack has stopped.
-    stop();
-    await new Promise((r) => (services.child.exitCode !== null ? r(null) : services.child.once('exit', r)));
+    await stop();
     const byCityProcess = Object.fromEntries(
       readdirSync(join(state, 'log'))
         .filter((f) => /^city-\d{6}(-\d+)?\.log$/.test(f))
@@ -485,8 +483,7 @@ async function main(): Promise<void> {
     );
     process.exitCode = misdelivered > 0 ? 1 : 0;
   } finally {
-    stop();
-    await new Promise((r) => (services.child.exitCode !== null ? r(null) : services.child.once('exit', r)));
+    await stop();
     rmSync(state, { recursive: true, force: true });
     await dropDatabases();
   }

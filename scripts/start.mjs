@@ -261,13 +261,13 @@ try {
       cities.map(async (c, i) => {
         const balancer = await startBalancer({ host: HOST, port: c.port, targets: workerPorts[i].map((port) => ({ host: HOST, port })) });
         balancers.push(balancer);
-        return { url: `https://${HOST}:${balancer.port}`, pid: process.pid, logPath: `${CITY_WORKERS} workers`, get verifyUrl() { return first[i].verifyUrl; } };
+        return { url: `https://${HOST}:${balancer.port}`, get verifyUrl() { return first[i].verifyUrl; } };
       }),
     );
   }
   cityUp.forEach((up, i) => {
     cities[i].port = portOf(up.url);
-    console.log(`city ${cities[i].code}: ${up.url} (pid ${up.pid}, log ${CITY_WORKERS === 1 ? relative(process.cwd(), up.logPath) : `${up.logPath} behind a balancer`})`);
+    console.log(`city ${cities[i].code}: ${up.url} (${CITY_WORKERS === 1 ? `pid ${up.pid}, log ${relative(process.cwd(), up.logPath)}` : `${CITY_WORKERS} workers behind a balancer`})`);
   });
   const juki = manifest.certs[`lgwan-juki-core-${cities[0].code}`];
   if (juki) {

@@ -8,12 +8,11 @@ import { connect, createServer } from 'node:net';
 
 /**
  * @param {{ host: string, port: number, targets: { host: string, port: number }[] }} opts
- * @returns {Promise<{ port: number, close: () => Promise<void>, connections: () => number[] }>}
+ * @returns {Promise<{ port: number, close: () => Promise<void> }>}
  */
 export function startBalancer({ host, port, targets }) {
   if (targets.length === 0) throw new Error('a balancer needs at least one target');
   let next = 0;
-  const perTarget = targets.map(() => 0);
   const open = new Set();
 
   const server = createServer((client) => {
@@ -27,7 +26,6 @@ export function startBalancer({ host, port, targets }) {
       let connected = false;
       upstream.once('connect', () => {
         connected = true;
-        perTarget[i]++;
         open.add(upstream);
         upstream.once('close', () => open.delete(upstream));
         client.pipe(upstream);
@@ -49,7 +47,6 @@ export function startBalancer({ host, port, targets }) {
     server.listen(port, host, () => {
       resolve({
         port: server.address().port,
-        connections: () => [...perTarget],
         close: () =>
           new Promise((done) => {
             for (const s of open) s.destroy();
